@@ -1,0 +1,12 @@
+"""Entry point: `gunicorn -c gunicorn.conf.py app:app` serves; `python app.py` runs the development server.
+
+The app factory is `create_app()` (from `loci.factory`); `app` is the instance gunicorn loads.
+"""
+
+from loci.factory import create_app
+
+app = create_app()
+
+if __name__ == "__main__":
+    settings = app.extensions["loci"].settings
+    app.run(host=settings.bind_host, port=settings.port, threaded=True, use_reloader=False)

@@ -1,0 +1,66 @@
+"""Authentication: the API token guards every route but /health; admin routes also need the admin token.
+
+API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
+Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Tokens are compared in
+constant time. With no API token configured the API is open, and the service listens on
+127.0.0.1 only (see `Settings.bind_host`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, request
+
+from loci.config import Settings
+from loci.errors import Forbidden, Unauthorized
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OPEN_ENDPOINTS = {"health.health", "static"}
+
+
+def _matches(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def api_token_from_request() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-API-Key") or request.args.get("api_key")
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def _require_api_token() -> None:
+        if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
+            return
+        if settings.api_token and not _matches(api_token_from_request(), settings.api_token):
+            raise Unauthorized("Unauthorized")
+
+
+def require_admin(view: F) -> F:
+    """Decorator: 403 when no admin token is configured, 401 when it is missing or wrong."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from loci.api import services
+
+        expected = services().settings.admin_token
+        if not expected:
+            raise Forbidden("Admin token not configured")
+        given = (
+            request.headers.get("X-Admin-Token")
+            or request.headers.get("X-Admin-Api-Key")
+            or request.args.get("admin_token")
+        )
+        if not _matches(given, expected):
+            raise Unauthorized("Admin authorization required")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,92 @@
+"""GET /recall: find the memories that matter for a query, with every score explained."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from loci.api import services
+from loci.recall.candidates import Candidate
+from loci.recall.engine import Recall, RecallResult
+from loci.recall.params import RecallParams
+from loci.timeutil import utcnow
+
+bp = Blueprint("recall", __name__)
+
+
+@bp.get("/recall")
+def recall() -> Any:
+    started = time.perf_counter()
+    svc = services()
+    params = RecallParams.from_args(
+        request.args, max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
+    )
+    result = Recall(svc, params, utcnow()).run()
+    body = response_body(result)
+    body["query_time_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return jsonify(body)
+
+
+def response_body(result: RecallResult) -> dict[str, Any]:
+    """AutoMem's recall response keys, plus Loci's `degraded` and `warnings`."""
+    params, where = result.params, result.where
+    body: dict[str, Any] = {
+        "status": "success",
+        "query": params.query,
+        "results": [_item(c, result.relations.get(c.id, [])) for c in result.candidates],
+        "count": len(result.candidates),
+        "dedup_removed": result.dedup_removed,
+        "sort": result.sort.value,
+        "state_mode": "current" if params.current_state else "history",
+        "vector_search": {"enabled": result.vector_enabled, "matched": result.vector_matched},
+        "tag_mode": where.tag_mode.value,
+        "tag_match": where.tag_match.value,
+        "keywords": result.words,
+        "degraded": bool(result.degraded),
+        "state_filter": {
+            "current_only": params.current_state,
+            "suppressed_count": result.suppressed,
+            "replacement_count": result.replaced,
+        },
+    }
+    if where.tags:
+        body["tags"] = list(where.tags)
+    if where.exclude_tags:
+        body["exclude_tags"] = list(where.exclude_tags)
+    if where.start or where.end:
+        body["time_window"] = {"start": where.start, "end": where.end}
+    if params.expand_relations:
+        body["expansion"] = {
+            "enabled": True,
+            "seed_count": params.limit,
+            "expanded_count": result.expanded,
+            "relation_limit": params.relation_limit,
+            "expansion_limit": params.expansion_limit,
+        }
+    if result.degraded:
+        body["degraded_reasons"] = result.degraded
+    if result.warnings:
+        body["warnings"] = result.warnings
+    return body
+
+
+def _item(candidate: Candidate, relations: list[dict[str, Any]]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": candidate.id,
+        "score": round(candidate.score, 6),
+        "final_score": round(candidate.score, 6),
+        "original_score": round(candidate.score, 6),
+        "match_score": round(candidate.match_score, 6),
+        "match_type": candidate.match_type,
+        "source": candidate.source,
+        "memory": candidate.memory.to_api(),
+        "relations": relations,
+        "score_components": candidate.components.as_dict(),
+    }
+    for name in ("related_to", "relation_type", "state_replaces"):
+        value = getattr(candidate, name)
+        if value is not None:
+            item[name] = value
+    return item

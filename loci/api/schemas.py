@@ -1,0 +1,222 @@
+"""Request models: every body and query string is validated here before anything is written.
+
+Store and PATCH share one set of field rules (`MemoryFields`); PATCH is the same model
+with every field optional. Limits that depend on settings (content length, vector size)
+come in through the validation context. `validation_error` turns a pydantic error into
+`InvalidRequest` naming the field, e.g. `Invalid 'importance': Input should be less than
+or equal to 1`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from loci.errors import InvalidRequest
+from loci.memory import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
+from loci.timeutil import iso, parse_timestamp
+
+MAX_TAGS = 200
+MAX_TAG_LENGTH = 256
+MAX_METADATA_BYTES = 64 * 1024
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 string")
+    return iso(parse_timestamp(value))
+
+
+def _tags(value: Any) -> list[str]:
+    """`null` -> [], a string -> one tag, a list -> its strings (trimmed, empties and repeats dropped)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise ValueError("must be a list of strings or a single string")
+    tags = list(dict.fromkeys(tag.strip() for tag in value if tag.strip()))
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+        raise ValueError(f"each tag must be at most {MAX_TAG_LENGTH} characters")
+    return tags
+
+
+def _embedding(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of numbers")
+    try:
+        vector = [float(_not_bool(item)) for item in value]
+    except (TypeError, ValueError):
+        raise ValueError("must contain only numbers") from None
+    if not all(math.isfinite(x) for x in vector):
+        raise ValueError("must contain only finite numbers")
+    return vector
+
+
+UnitFloat = Annotated[float, BeforeValidator(_not_bool), Field(ge=0.0, le=1.0)]
+Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
+Tags = Annotated[list[str], BeforeValidator(_tags)]
+Embedding = Annotated[list[float] | None, BeforeValidator(_embedding)]
+
+
+class MemoryFields(BaseModel):
+    """Fields a memory can be written with; all optional (PATCH). Unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    content: str | None = None
+    tags: Tags | None = None
+    importance: UnitFloat | None = None
+    confidence: UnitFloat | None = None
+    metadata: dict[str, Any] | None = None
+    type: str | None = None
+    timestamp: Timestamp = None
+    updated_at: Timestamp = None
+    last_accessed: Timestamp = None
+    t_valid: Timestamp = None
+    t_invalid: Timestamp = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: Any, info: ValidationInfo) -> Any:
+        # runs only when the key is present, so None here is an explicit null
+        if not isinstance(value, str):
+            raise ValueError("must be a non-empty string")
+        text = value.strip()
+        if not text:
+            raise ValueError("must not be empty")
+        limit = (info.context or {}).get("content_limit")
+        if limit and len(text) > limit:
+            raise ValueError(f"is {len(text)} characters; the limit is {limit} (MEMORY_CONTENT_HARD_LIMIT)")
+        return text
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or normalize_type(value) is None:
+            raise ValueError(f"must be one of {', '.join(MEMORY_TYPES)}")
+        return normalize_type(value)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError("must be an object")
+        if len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_BYTES:
+            raise ValueError(f"must serialise to at most {MAX_METADATA_BYTES} bytes")
+        return value
+
+
+class StoreMemory(MemoryFields):
+    """POST /memory."""
+
+    content: str  # type: ignore[assignment]  # required here
+    embedding: Embedding = None
+
+    @field_validator("embedding")
+    @classmethod
+    def _dimension(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        dimension = (info.context or {}).get("dimension")
+        if value is not None and dimension and len(value) != dimension:
+            raise ValueError(f"must contain exactly {dimension} values (got {len(value)})")
+        return value
+
+
+class PatchMemory(MemoryFields):
+    """PATCH /memory/<id>: any subset of the store fields.
+
+    An explicit `null` clears `tags`, `metadata` and `t_invalid`; for other fields it
+    leaves the stored value as it is. `null` content is refused.
+    """
+
+
+def _relation_type(value: Any) -> Any:
+    if value is None:
+        return RelationType.RELATES_TO
+    name = str(value).strip().upper()
+    if name not in {t.value for t in AUTHORABLE_RELATIONS}:
+        raise ValueError(f"must be one of {', '.join(t.value for t in AUTHORABLE_RELATIONS)}")
+    return RelationType(name)
+
+
+def _uuid(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a valid UUID") from None
+
+
+MemoryId = Annotated[str, BeforeValidator(_uuid)]
+
+
+class Association(BaseModel):
+    """One edge for POST /associate; type-specific properties ride along as extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    memory1_id: MemoryId
+    memory2_id: MemoryId
+    type: Annotated[RelationType, BeforeValidator(_relation_type)] = RelationType.RELATES_TO
+    strength: Annotated[UnitFloat, BeforeValidator(lambda v: 0.5 if v is None else v)] = 0.5
+
+    @field_validator("memory2_id")
+    @classmethod
+    def _distinct(cls, value: str, info: ValidationInfo) -> str:
+        if value == (info.data or {}).get("memory1_id"):
+            raise ValueError("must differ from memory1_id")
+        return value
+
+    def properties(self) -> dict[str, Any]:
+        """The extra edge properties this relation type keeps, scalars only."""
+        extras = self.model_extra or {}
+        props: dict[str, Any] = {}
+        for name in RELATION_PROPERTIES.get(self.type, ()):
+            value = extras.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str | int | float | bool):
+                raise InvalidRequest(f"Invalid '{name}': must be a string or a number", field=name)
+            props[name] = value
+        return props
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
+    """The first pydantic error as an InvalidRequest naming its field."""
+    error = exc.errors()[0]
+    field = prefix + ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    return InvalidRequest(f"Invalid '{field}': {message}" if field else message, field=field or None)
+
+
+def parse(model: type[BaseModel], data: Any, *, prefix: str = "", **context: Any) -> Any:
+    """Validate `data` against `model`, raising InvalidRequest (400) on the first error."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix) from None

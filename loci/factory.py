@@ -1,0 +1,50 @@
+"""The application factory: the table of contents of a Loci process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from loci import api
+from loci.config import Settings
+from loci.logs import configure_logging
+from loci.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> Flask:
+    """Build the Flask app: settings, services (stores, provider, workers), routes.
+
+    Without `settings` they are read from the environment. The workers start here, once
+    per process, so they run under gunicorn as well as under `python app.py`. Tests pass
+    `start_workers=False` and drive the workers themselves (`drain()`).
+    """
+    settings = settings or Settings.from_env(os.environ)
+    configure_logging(settings)
+    app = Flask("loci")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    services = Services.open(settings)
+    api.init_app(app, services)
+    if start_workers:
+        services.start()
+    if not settings.api_token:
+        log.warning(
+            "no AUTOMEM_API_TOKEN set: the API is open, so it listens on 127.0.0.1 only",
+            extra={"event": "auth.open_api", "bind_host": settings.bind_host},
+        )
+    log.info(
+        "loci ready",
+        extra={
+            "event": "loci.ready",
+            "graph": "embedded" if services.falkordb_server else settings.falkordb_host,
+            "vector_store": services.vectors.kind,
+            "provider": services.provider.name,
+            "model": services.provider.model,
+            "dimension": services.vectors.dimension,
+        },
+    )
+    return app

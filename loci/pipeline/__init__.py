@@ -1,0 +1,1 @@
+"""Background pipeline: the work queue and the workers that drain it."""

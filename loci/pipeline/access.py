@@ -1,0 +1,65 @@
+"""AccessRecorder: notes which memories were read and writes `last_accessed` in the background.
+
+Reads (GET /memory, recall) only add ids to a set; a daemon thread writes them to the graph
+in one query every few seconds, so no read request waits on a graph write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from loci.errors import LociError
+from loci.stores.graph import GraphStore
+from loci.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 5.0
+
+
+class AccessRecorder:
+    def __init__(self, graph: GraphStore, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
+        self.graph = graph
+        self.interval = interval
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._ids.update(ids)
+
+    def flush(self) -> int:
+        """Write the collected ids now; returns how many."""
+        with self._lock:
+            ids, self._ids = self._ids, set()
+        if not ids:
+            return 0
+        try:
+            self.graph.touch(sorted(ids), iso(utcnow()))
+        except LociError as exc:
+            log.warning("could not record access times", extra={"event": "access.flush_failed", "error": exc.message})
+            with self._lock:
+                self._ids.update(ids)  # try again next time
+            return 0
+        return len(ids)
+
+    def start(self) -> None:
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="loci-access", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self.flush()

@@ -1,0 +1,1 @@
+"""Recall: candidates, current-state filtering, scoring, expansion."""

@@ -1,0 +1,251 @@
+"""Recall: gather candidates, keep the current ones, score, expand over edges, rank.
+
+1. Candidates: nearest vectors (over-fetched), full-text matches from the graph, or, with
+   no query at all, the most important / most recent memories; all under one MemoryFilter.
+2. The graph is the record: every candidate is read from it; vectors without a memory drop out.
+3. Current state (default): archived, expired, not-yet-valid and superseded memories are
+   dropped, and the newest replacement of a superseded one takes its place.
+4. Scoring (`loci.recall.scoring`), then sorting and the `limit`.
+5. With `expand_relations`, memories one edge away from the results are scored too and
+   compete for the same `limit` (so `count` never exceeds `limit`).
+
+When the vector store or the embedding provider fails, recall still answers from the
+graph and says so (`degraded: true`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from loci.errors import EmbeddingError, LociError
+from loci.memory import AUTHORABLE_RELATIONS
+from loci.recall import expansion
+from loci.recall.candidates import Candidate
+from loci.recall.keywords import fulltext_query, keywords
+from loci.recall.params import RecallParams, SortMode
+from loci.recall.scoring import (
+    Weights,
+    exact_score,
+    keyword_score,
+    recency_score,
+    tag_score,
+    vector_score,
+)
+from loci.recall.timewindow import parse_time_query
+from loci.services import Services
+from loci.stores.filters import MemoryFilter
+from loci.timeutil import iso, parse_timestamp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecallResult:
+    params: RecallParams
+    candidates: list[Candidate]
+    words: list[str]
+    where: MemoryFilter
+    sort: SortMode
+    vector_enabled: bool
+    vector_matched: int
+    degraded: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    suppressed: int = 0
+    replaced: int = 0
+    expanded: int = 0
+    dedup_removed: int = 0
+    relations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+
+class Recall:
+    """One recall request's work, over the process's services."""
+
+    def __init__(self, services: Services, params: RecallParams, now: datetime) -> None:
+        self.svc, self.params, self.now = services, params, now
+        self.weights = Weights.from_settings(services.settings)
+        self.words = keywords(params.query or "")
+        self.warnings: list[str] = []
+        self.degraded: list[str] = []
+        self.where = self._filter()
+        self.vector: list[float] | None = None
+
+    def _filter(self) -> MemoryFilter:
+        params, start, end = self.params, self.params.start, self.params.end
+        if params.time_query and not (start or end):
+            window = parse_time_query(params.time_query, self.now)
+            if window:
+                start, end = iso(window[0]), iso(window[1])
+            else:
+                self.warnings.append(f"time_query {params.time_query!r} was not understood and was ignored")
+        return MemoryFilter(
+            tags=tuple(params.tags),
+            tag_mode=params.tag_mode,
+            tag_match=params.tag_match,
+            exclude_tags=tuple(params.exclude_tags),
+            start=start,
+            end=end,
+            excluded_types=self.svc.settings.recall_excluded_types,
+        )
+
+    @property
+    def sort(self) -> SortMode:
+        searching = bool(self.params.query or self.params.embedding)
+        if "sort" not in self.params.model_fields_set and not searching and (self.where.start or self.where.end):
+            return SortMode.TIME_DESC
+        return self.params.sort
+
+    def fetch_size(self) -> int:
+        settings, limit = self.svc.settings, self.params.limit
+        size = max(limit, min(limit * settings.recall_vector_overfetch, settings.recall_vector_fetch_cap))
+        if self.where.tags:
+            size = max(limit, min(max(size, settings.recall_max_limit), settings.recall_vector_fetch_cap))
+        return size
+
+    # --- the steps
+    def run(self) -> RecallResult:
+        self.vector = vector = self._query_vector()
+        found = self._gather(vector)
+        kept, suppressed, replaced = (
+            expansion.current_state(self.svc.graph, found, self.where, self.now)
+            if (self.params.current_state)
+            else (found, 0, 0)
+        )
+        for candidate in kept:
+            self._score(candidate)
+        ranked = self._rank(kept)[: self.params.limit]
+        expanded = 0
+        if self.params.expand_relations and ranked:
+            extra = self._expand(ranked)
+            expanded = len(extra)
+            ranked = self._rank(ranked + extra)[: self.params.limit]
+        min_score = self.params.min_score if self.params.min_score is not None else self.svc.settings.recall_min_score
+        if min_score > 0:
+            ranked = [c for c in ranked if c.score >= min_score]
+        ranked, dedup_removed = _dedupe(ranked)
+        self.svc.access.record(c.id for c in ranked)
+        return RecallResult(
+            params=self.params,
+            candidates=ranked,
+            words=self.words,
+            where=self.where,
+            sort=self.sort,
+            vector_enabled=vector is not None,
+            vector_matched=sum(1 for c in ranked if c.source == "qdrant"),
+            degraded=self.degraded,
+            warnings=self.warnings,
+            suppressed=suppressed,
+            replaced=replaced,
+            expanded=expanded,
+            dedup_removed=dedup_removed,
+            relations=self._relations(ranked),
+        )
+
+    def _query_vector(self) -> list[float] | None:
+        if self.params.embedding is not None:
+            return self.params.embedding
+        if not self.params.query:
+            return None
+        try:
+            return self.svc.provider.embed([self.params.query])[0]
+        except EmbeddingError as exc:
+            self.degraded.append(f"embedding provider: {exc.message}")
+            log.warning("query embedding failed; recall continues without vectors", extra={"event": "recall.degraded"})
+            return None
+
+    def _gather(self, vector: list[float] | None) -> list[Candidate]:
+        size = self.fetch_size()
+        found: dict[str, Candidate] = {}
+        cosines: dict[str, float] = {}
+        if vector is not None:
+            try:
+                cosines = {hit.id: hit.score for hit in self.svc.vectors.search(vector, size, self.where)}
+            except LociError as exc:
+                self.degraded.append(f"vector store: {exc.message}")
+                log.warning("vector search failed; recall answers from the graph", extra={"event": "recall.degraded"})
+        for memory_id, memory in self.svc.graph.get_memories(list(cosines)).items():
+            if self.where.matches(memory):  # the record decides, whatever the payload says
+                found[memory_id] = Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id])
+        if self.words:
+            for memory, _ in self.svc.graph.fulltext_search(fulltext_query(self.words), self.where, size):
+                found.setdefault(memory.id, Candidate(memory, "keyword", "graph"))
+        elif vector is None:
+            order = {SortMode.SCORE: "importance"}.get(self.sort, self.sort.value)
+            for memory in self.svc.graph.list_memories(self.where, order, size):
+                found.setdefault(memory.id, Candidate(memory, "trending", "graph"))
+        return list(found.values())
+
+    def _score(self, candidate: Candidate) -> None:
+        memory, query = candidate.memory, self.params.query or ""
+        parts = candidate.components
+        parts.vector = vector_score(candidate.cosine)
+        parts.keyword = keyword_score(self.words, memory.content)
+        parts.tag = tag_score(self.words, memory.tags)
+        parts.exact = exact_score(query, memory.content, memory.tag_keys) if query else 0.0
+        parts.importance = memory.importance
+        parts.confidence = memory.confidence
+        parts.recency = recency_score(memory.timestamp, self.now, self.svc.settings.search_recency_window_days)
+        candidate.score = parts.total(self.weights)
+
+    def _expand(self, seeds: list[Candidate]) -> list[Candidate]:
+        settings = self.svc.settings
+        relation_limit = self.params.relation_limit or settings.recall_relation_limit
+        expansion_limit = self.params.expansion_limit or settings.recall_expansion_limit
+        extra = expansion.neighbors(
+            self.svc.graph, seeds, AUTHORABLE_RELATIONS, relation_limit, expansion_limit, self.where
+        )
+        if self.params.current_state:
+            extra, _, _ = expansion.current_state(self.svc.graph, extra, self.where, self.now)
+            extra = [c for c in extra if c.match_type == "relation"]
+        if extra and self.vector is not None:
+            try:
+                vectors = {p.id: p.vector for p in self.svc.vectors.retrieve([c.id for c in extra], with_vectors=True)}
+                for candidate in extra:
+                    if self.vector is not None and vectors.get(candidate.id):
+                        candidate.cosine = expansion.cosine(self.vector, vectors[candidate.id] or [])
+            except LociError:
+                pass  # scored without the vector signal; recall is already marked degraded
+        for candidate in extra:
+            relation = candidate.components.relation
+            self._score(candidate)
+            candidate.components.relation = relation
+            candidate.score = candidate.components.total(self.weights)
+        return extra
+
+    def _rank(self, candidates: list[Candidate]) -> list[Candidate]:
+        sort = self.sort
+        if sort is SortMode.SCORE:
+            return sorted(
+                candidates,
+                key=lambda c: (-c.score, c.source != "qdrant", -c.memory.importance, -_epoch(c.memory.timestamp)),
+            )
+        field_name = "timestamp" if sort in (SortMode.TIME_DESC, SortMode.TIME_ASC) else "updated_at"
+        descending = sort in (SortMode.TIME_DESC, SortMode.UPDATED_DESC)
+        return sorted(candidates, key=lambda c: getattr(c.memory, field_name) or "", reverse=descending)
+
+    def _relations(self, ranked: list[Candidate]) -> dict[str, list[dict[str, object]]]:
+        try:
+            return self.svc.graph.outgoing_edges([c.id for c in ranked])
+        except LociError:
+            return {}
+
+
+def _epoch(stamp: str) -> float:
+    try:
+        return parse_timestamp(stamp).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _dedupe(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
+    """Drop later results whose content is the same as an earlier one's (first 320 chars, spacing and case aside)."""
+    seen: set[str] = set()
+    kept: list[Candidate] = []
+    for candidate in candidates:
+        fingerprint = " ".join(candidate.memory.content.lower().split())[:320]
+        if fingerprint in seen:
+            continue
+        seen.add(fingerprint)
+        kept.append(candidate)
+    return kept, len(candidates) - len(kept)

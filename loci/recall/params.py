@@ -1,0 +1,143 @@
+"""RecallParams: the /recall query string, validated, with AutoMem's parameter aliases.
+
+Bad values are answered with 400 naming the parameter (an unparsable limit, an unknown
+sort or state mode, a malformed timestamp or boolean). Numbers in range are clamped to
+their limits, as AutoMem does (`limit=500` becomes RECALL_MAX_LIMIT).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from werkzeug.datastructures import MultiDict
+
+from loci.api.schemas import Embedding, Timestamp, parse
+from loci.errors import InvalidRequest
+from loci.memory import tag_key
+from loci.stores.filters import TagMatch, TagMode
+
+TRUE = {"1", "true", "yes", "y", "on"}
+FALSE = {"0", "false", "no", "n", "off"}
+
+
+class SortMode(StrEnum):
+    SCORE = "score"
+    TIME_DESC = "time_desc"
+    TIME_ASC = "time_asc"
+    UPDATED_DESC = "updated_desc"
+    UPDATED_ASC = "updated_asc"
+
+
+class StateMode(StrEnum):
+    CURRENT = "current"
+    """Hide archived, expired, not-yet-valid and superseded memories (the default)."""
+    HISTORY = "history"
+    """Return everything, superseded memories included."""
+
+
+ALIASES: dict[str, str] = {
+    "q": "query",
+    "order_by": "sort",
+    "time": "time_query",
+    "expand_associations": "expand_relations",
+    "expand": "expand_relations",
+    "relation_expansion_limit": "expansion_limit",
+}
+LIST_PARAMS = ("tags", "exclude_tags")
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise ValueError("must be a boolean (true/false, 1/0, yes/no, on/off)")
+
+
+def _tag_keys(value: Any) -> list[str]:
+    parts = value if isinstance(value, list) else [value]
+    return list(dict.fromkeys(tag_key(p) for item in parts for p in str(item).split(",") if p.strip()))
+
+
+Flag = Annotated[bool | None, BeforeValidator(_bool)]
+TagKeys = Annotated[list[str], BeforeValidator(_tag_keys)]
+
+
+class RecallParams(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+    query: str | None = None
+    limit: int = 5
+    tags: TagKeys = []
+    tag_mode: TagMode = TagMode.ANY
+    tag_match: TagMatch = TagMatch.PREFIX
+    exclude_tags: TagKeys = []
+    time_query: str | None = None
+    start: Timestamp = None
+    end: Timestamp = None
+    sort: SortMode = SortMode.SCORE
+    expand_relations: Flag = False
+    relation_limit: int | None = None
+    expansion_limit: int | None = None
+    state_mode: StateMode = StateMode.CURRENT
+    current_only: Flag = None
+    min_score: float | None = None
+    embedding: Embedding = None
+
+    @field_validator("query", "time_query", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        text = str(value).strip() if value is not None else ""
+        return None if text in {"", "*"} else text
+
+    @field_validator("tag_mode", "tag_match", "sort", "state_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("limit", "relation_limit", "expansion_limit", mode="after")
+    @classmethod
+    def _clamp(cls, value: int | None, info: ValidationInfo) -> int | None:
+        bounds = (info.context or {}).get("bounds", {}).get(info.field_name)
+        if value is None or not bounds:
+            return value
+        return max(bounds[0], min(bounds[1], value))
+
+    @field_validator("min_score", mode="after")
+    @classmethod
+    def _unit(cls, value: float | None) -> float | None:
+        return None if value is None else max(0.0, min(1.0, value))
+
+    @field_validator("embedding", mode="after")
+    @classmethod
+    def _dimension(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        dimension = (info.context or {}).get("dimension")
+        if value is not None and dimension and len(value) != dimension:
+            raise ValueError(f"must contain exactly {dimension} values (got {len(value)})")
+        return value
+
+    @property
+    def current_state(self) -> bool:
+        if self.current_only is not None:
+            return self.current_only
+        return self.state_mode is StateMode.CURRENT
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str], *, max_limit: int, dimension: int) -> RecallParams:
+        """Parse a query string; repeated `tags`/`exclude_tags` are merged, aliases resolved."""
+        data: dict[str, Any] = {}
+        for raw_name in args:
+            name = ALIASES.get(raw_name, raw_name)
+            if name in data and raw_name != name:
+                continue  # the canonical name wins over an alias
+            data[name] = args.getlist(raw_name) if name in LIST_PARAMS else args.get(raw_name)
+        bounds = {"limit": (1, max_limit), "relation_limit": (1, 200), "expansion_limit": (1, 500)}
+        params: RecallParams = parse(cls, data, bounds=bounds, dimension=dimension)
+        if params.start and params.end and params.start > params.end:
+            raise InvalidRequest("Invalid 'start': must not be after 'end'", field="start")
+        return params

@@ -1,0 +1,137 @@
+"""Services: the stores, queues and workers of one Loci process, opened and closed together.
+
+`Services.open(settings)` brings everything up in dependency order (graph server, graph,
+vector store, embedding provider, queue, workers); `start()` re-queues pending work and
+starts the threads, once per process; `close()` stops them and releases the stores.
+Views reach the one instance through `current_app.extensions["loci"]`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from loci.config import Settings
+from loci.embedding import EmbeddingProvider, configured_dimension, open_provider
+from loci.errors import ConfigError
+from loci.pipeline.access import AccessRecorder
+from loci.pipeline.embedding import EmbeddingWorker
+from loci.pipeline.queue import WorkQueue
+from loci.stores.falkordb_server import FalkorDBServer
+from loci.stores.graph import GraphStore
+from loci.stores.vectors import VectorStore, open_vector_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    graph: GraphStore
+    vectors: VectorStore
+    provider: EmbeddingProvider
+    embedding_queue: WorkQueue
+    embedding_worker: EmbeddingWorker
+    access: AccessRecorder
+    falkordb_server: FalkorDBServer | None = None
+    configured_dimension: int = 0
+    started_at: float = field(default_factory=time.time)
+    _data_lock: IO[str] | None = None
+    _started_pid: int | None = None
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Open every store and build the workers (not started yet)."""
+        with ExitStack() as undo:  # on any failure, close what was opened, newest first
+            data_lock = _lock_data_dir(settings.data_dir) if _uses_data_dir(settings) else None
+            if data_lock:
+                undo.callback(data_lock.close)
+            server: FalkorDBServer | None = None
+            if settings.embedded_falkordb:
+                server = FalkorDBServer(settings.data_dir / "falkordb", password=settings.falkordb_password).start()
+                undo.callback(server.stop)
+            graph = GraphStore(
+                host=server.host if server else str(settings.falkordb_host),
+                port=server.port if server else settings.falkordb_port,
+                graph_name=settings.falkordb_graph,
+                password=settings.falkordb_password,
+            )
+            undo.callback(graph.close)
+            graph.ping()
+            graph.ensure_schema()
+            dimension = configured_dimension(settings)
+            vectors = open_vector_store(settings, dimension)
+            undo.callback(vectors.close)
+            provider = open_provider(settings, vectors.dimension)
+            undo.pop_all()
+        queue = WorkQueue("embedding")
+        services = cls(
+            settings=settings,
+            graph=graph,
+            vectors=vectors,
+            provider=provider,
+            embedding_queue=queue,
+            embedding_worker=EmbeddingWorker(graph, vectors, provider, queue, settings),
+            access=AccessRecorder(graph),
+            falkordb_server=server,
+            configured_dimension=dimension,
+            _data_lock=data_lock,
+        )
+        atexit.register(services.close)  # stop the child server and flush the stores on exit
+        return services
+
+    def start(self) -> None:
+        """Re-queue unfinished work and start the background threads, once per process."""
+        with self._guard:
+            if self._started_pid == os.getpid():
+                return
+            self._started_pid = os.getpid()
+        self.embedding_worker.requeue_pending()
+        self.embedding_worker.start()
+        self.access.start()
+
+    def close(self) -> None:
+        """Stop the threads, then release the stores and the data directory (idempotent)."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            self._started_pid = None
+        atexit.unregister(self.close)
+        self.embedding_worker.stop()
+        self.access.stop()
+        self.vectors.close()
+        self.graph.close()
+        if self.falkordb_server:
+            self.falkordb_server.stop()
+        if self._data_lock:
+            self._data_lock.close()
+            self._data_lock = None
+
+
+def _uses_data_dir(settings: Settings) -> bool:
+    return settings.embedded_falkordb or settings.qdrant_location is None
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory: two processes must never share it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / ".loci.lock", "w")  # noqa: SIM115 - held for the process's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"another Loci process is using LOCI_DATA_DIR={data_dir}") from None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

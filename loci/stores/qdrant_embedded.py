@@ -1,0 +1,161 @@
+"""EmbeddedQdrantStore: the Qdrant engine in-process (qdrant-edge), no server needed.
+
+One shard directory under `LOCI_DATA_DIR/qdrant/<collection>` holds the segments and the
+write-ahead log; only one process may open it at a time. HNSW indexes are built by
+`optimize()`, which the embedding worker calls when it is idle (`maintain`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from loci.errors import StoreError, VectorStoreUnavailable
+from loci.stores.filters import MemoryFilter, TagMode
+from loci.stores.vectors import KEYWORD_INDEXES, VectorHit, VectorPoint, resolve_dimension
+
+log = logging.getLogger(__name__)
+
+OPTIMIZE_AFTER_WRITES = 5000
+"""Rebuild indexes once this many points were written since the last optimisation."""
+
+
+class EmbeddedQdrantStore:
+    """VectorStore over one qdrant-edge shard."""
+
+    kind = "embedded"
+
+    def __init__(self, path: Path, dimension: int, autodetect: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._writes_since_optimize = 0
+        existing = self._existing_dimension()
+        self.dimension = resolve_dimension(dimension, existing, autodetect, f"embedded Qdrant at {self.path}")
+        try:
+            if existing is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine))
+                self._shard = qe.EdgeShard.create(str(self.path), config)
+            else:
+                self._shard = qe.EdgeShard.load(str(self.path))
+            self._ensure_indexes()
+        except Exception as exc:  # qdrant-edge raises plain Exception
+            raise StoreError(f"cannot open embedded Qdrant at {self.path}: {exc}") from exc
+
+    def _existing_dimension(self) -> int | None:
+        config_file = self.path / "edge_config.json"
+        if not config_file.exists():
+            return None
+        vectors = json.loads(config_file.read_text()).get("vectors", {})
+        default = vectors.get("")
+        return int(default["size"]) if default else None
+
+    def _ensure_indexes(self) -> None:
+        present = set(self._shard.info().payload_schema)
+        wanted: dict[str, Any] = {name: qe.PayloadSchemaType.Keyword for name in KEYWORD_INDEXES}
+        wanted["timestamp"] = qe.PayloadSchemaType.Datetime
+        for name, schema in wanted.items():
+            if name not in present:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
+
+    def _call(self, operation: str, fn: Any, *args: Any) -> Any:
+        if self._closed:
+            raise VectorStoreUnavailable("embedded Qdrant is closed")
+        try:
+            return fn(*args)
+        except Exception as exc:  # qdrant-edge raises plain Exception
+            raise StoreError(f"embedded Qdrant {operation} failed: {exc}") from exc
+
+    # --- VectorStore
+    def ping(self) -> None:
+        self._call("info", self._shard.info)
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        batch = [qe.Point(id=p.id, vector=list(p.vector or []), payload=p.payload) for p in points]
+        self._call("upsert", self._shard.update, qe.UpdateOperation.upsert_points(batch))
+        self._writes_since_optimize += len(points)
+
+    def search(self, vector: Sequence[float], limit: int, where: MemoryFilter) -> list[VectorHit]:
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(list(vector)),
+            filter=to_edge_filter(where),
+            with_payload=True,
+        )
+        found = self._call("query", self._shard.query, request)
+        return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
+
+    def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
+        if not ids:
+            return []
+        records = self._call("retrieve", self._shard.retrieve, list(ids), True, with_vectors)
+        return [
+            VectorPoint(
+                str(r.id), list(r.vector) if with_vectors and r.vector is not None else None, dict(r.payload or {})
+            )
+            for r in records
+        ]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call("delete", self._shard.update, qe.UpdateOperation.delete_points(list(ids)))
+
+    def count(self) -> int:
+        return int(self._call("count", self._shard.count, qe.CountRequest(exact=True)))
+
+    def iter_ids(self, page_size: int = 1000) -> Iterator[str]:
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=page_size, with_payload=False, with_vector=False)
+            records, offset = self._call("scroll", self._shard.scroll, request)
+            for record in records:
+                yield str(record.id)
+            if offset is None:
+                return
+
+    def maintain(self) -> bool:
+        """Build indexes for recently written points if enough accumulated; True if it ran."""
+        if self._closed or self._writes_since_optimize < OPTIMIZE_AFTER_WRITES:
+            return False
+        self._writes_since_optimize = 0
+        self._call("optimize", self._shard.optimize)
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._shard.flush()
+            finally:
+                self._shard.close()
+
+
+def to_edge_filter(where: MemoryFilter) -> qe.Filter | None:
+    """A MemoryFilter as a qdrant-edge Filter (mirrors `qdrant_server.to_client_filter`)."""
+    must: list[Any] = []
+    must_not: list[Any] = []
+    if where.tags:
+        if where.tag_mode is TagMode.ALL:
+            must += [qe.FieldCondition(key=where.tag_field, match=qe.MatchValue(tag)) for tag in where.tags]
+        else:
+            must.append(qe.FieldCondition(key=where.tag_field, match=qe.MatchAny(list(where.tags))))
+    if where.exclude_tags:
+        must_not.append(qe.FieldCondition(key="tag_prefixes", match=qe.MatchAny(list(where.exclude_tags))))
+    if where.excluded_types:
+        must_not.append(qe.FieldCondition(key="type", match=qe.MatchAny(list(where.excluded_types))))
+    if where.start or where.end:
+        must.append(qe.FieldCondition(key="timestamp", range=qe.RangeDateTime(gte=where.start, lte=where.end)))
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not or None)

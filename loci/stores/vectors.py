@@ -1,0 +1,113 @@
+"""VectorStore: the interface recall and the pipeline use, and the choice of implementation.
+
+Two implementations speak it:
+- `QdrantServerStore` (`loci.stores.qdrant_server`): qdrant-client against a Qdrant server
+  (QDRANT_URL / QDRANT_HOST), or qdrant-client's in-process local mode for `QDRANT_URL=:memory:`.
+- `EmbeddedQdrantStore` (`loci.stores.qdrant_embedded`): the embedded Qdrant engine
+  (qdrant-edge) in `LOCI_DATA_DIR/qdrant`; the default, no server needed.
+
+Both return Loci dataclasses, never library objects, and raise `VectorStoreUnavailable`
+or `StoreError`. Points are keyed by memory id and carry the full payload of
+`Memory.payload()`; distance is cosine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from loci.config import Settings
+from loci.errors import ConfigError
+from loci.stores.filters import MemoryFilter
+
+log = logging.getLogger(__name__)
+
+KEYWORD_INDEXES = ("tags", "tag_prefixes", "tag_keys", "type")
+"""Payload fields with a keyword index (filters on tags and types stay fast)."""
+
+
+@dataclass(frozen=True)
+class VectorPoint:
+    id: str
+    vector: list[float] | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    id: str
+    score: float
+    """Cosine similarity, -1..1."""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    kind: str
+    """"embedded", "server" or "memory"."""
+    dimension: int
+    """The collection's vector size (may differ from the configured one when adopted)."""
+
+    def ping(self) -> None: ...
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None: ...
+
+    def search(self, vector: Sequence[float], limit: int, where: MemoryFilter) -> list[VectorHit]: ...
+
+    def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def count(self) -> int: ...
+
+    def iter_ids(self, page_size: int = 1000) -> Iterator[str]: ...
+
+    def maintain(self) -> bool:
+        """Housekeeping between batches (index building); True if it did something."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def resolve_dimension(configured: int, existing: int | None, autodetect: bool, where: str) -> int:
+    """The dimension to use given the configured one and an existing collection's.
+
+    An existing collection of another size is adopted (with a warning) when autodetect is
+    on, and refused otherwise: silently writing vectors of the wrong size breaks every search.
+    """
+    if existing is None or existing == configured:
+        return configured
+    if not autodetect:
+        raise ConfigError(
+            f"{where} holds {existing}-d vectors but VECTOR_SIZE is {configured} and VECTOR_SIZE_AUTODETECT=false"
+        )
+    log.warning(
+        "adopting existing vector dimension",
+        extra={"event": "vectors.dimension_adopted", "existing": existing, "configured": configured, "where": where},
+    )
+    return existing
+
+
+def open_vector_store(settings: Settings, dimension: int) -> VectorStore:
+    """The vector store the settings ask for, with its collection ready."""
+    location = settings.qdrant_location
+    if location:
+        from loci.stores.qdrant_server import QdrantServerStore
+
+        return QdrantServerStore(
+            location,
+            collection=settings.qdrant_collection,
+            dimension=dimension,
+            autodetect=settings.vector_size_autodetect,
+            api_key=settings.qdrant_api_key,
+            timeout=settings.qdrant_timeout_seconds,
+        )
+    from loci.stores.qdrant_embedded import EmbeddedQdrantStore
+
+    return EmbeddedQdrantStore(
+        settings.data_dir / "qdrant" / settings.qdrant_collection,
+        dimension=dimension,
+        autodetect=settings.vector_size_autodetect,
+    )

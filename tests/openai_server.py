@@ -1,0 +1,160 @@
+"""A local OpenAI-compatible embeddings server for tests (the remote API cannot run here).
+
+It speaks the real protocol the `openai` client uses: `POST /v1/embeddings` with
+`input`, `model`, optional `dimensions` and `encoding_format` (`base64` by default from
+the client: little-endian float32). Vectors are hashed bags of words, so texts sharing
+words are similar, and they are deterministic.
+
+Faults are scripted: `fail_next(n, status, retry_after=None)` makes the next n requests
+fail; `fail_always` keeps failing; `latency` delays every answer. Every request is
+recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+
+def bag_of_words_vector(text: str, dimension: int) -> list[float]:
+    vector = np.zeros(dimension, dtype=np.float32)
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        slot = int.from_bytes(hashlib.sha1(word.encode()).digest()[:4], "little") % dimension
+        vector[slot] += 1.0
+    norm = float(np.linalg.norm(vector))
+    if norm == 0:
+        vector[0] = 1.0
+        norm = 1.0
+    return (vector / norm).tolist()
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: float | None = None
+
+
+@dataclass
+class OpenAIStub:
+    """State shared with the handler threads."""
+
+    dimension: int = 384
+    latency: float = 0.0
+    fail_always: Fault | None = None
+    wrong_dimension: bool = False
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _faults: deque[Fault] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, count: int, status: int = 503, retry_after: float | None = None) -> None:
+        with self._lock:
+            self._faults.extend(Fault(status, retry_after) for _ in range(count))
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            if self._faults:
+                return self._faults.popleft()
+        return self.fail_always
+
+    def record(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append({**body, "at": time.monotonic()})
+
+    @property
+    def texts_seen(self) -> int:
+        with self._lock:
+            return sum(len(r["input"]) if isinstance(r["input"], list) else 1 for r in self.requests)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stub: OpenAIStub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # keep test output clean
+        return
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/") not in ("/v1/embeddings", "/embeddings"):
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return
+        self.stub.record(body)
+        if self.stub.latency:
+            time.sleep(self.stub.latency)
+        fault = self.stub.next_fault()
+        if fault is not None:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            self._send(
+                fault.status,
+                {"error": {"message": f"scripted failure {fault.status}", "type": "server_error"}},
+                headers,
+            )
+            return
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimension = int(body.get("dimensions") or self.stub.dimension)
+        if self.stub.wrong_dimension:
+            dimension += 1
+        data = []
+        for index, text in enumerate(texts):
+            vector = bag_of_words_vector(str(text), dimension)
+            if body.get("encoding_format") == "base64":
+                embedding: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            else:
+                embedding = vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        self._send(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "stub"),
+                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            },
+        )
+
+
+class OpenAIServer:
+    """Runs the stub on 127.0.0.1 in a background thread; use as a context manager."""
+
+    def __init__(self, stub: OpenAIStub | None = None) -> None:
+        self.stub = stub or OpenAIStub()
+        handler = type("Handler", (_Handler,), {"stub": self.stub})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> OpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -1,0 +1,151 @@
+"""The embedding worker: batching, retries with backoff, failure marking, restart recovery, edits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from loci.memory import EmbeddingStatus
+from loci.services import Services
+from tests.openai_server import OpenAIServer
+
+
+@pytest.fixture
+def stub_app(make_app: Callable[..., Flask], openai_server: OpenAIServer) -> Flask:
+    """An app whose provider is the local OpenAI-compatible server (so faults can be scripted)."""
+    return make_app(
+        embedding_provider="openai",
+        openai_base_url=openai_server.base_url,
+        embedding_model="stub-embedder",
+        vector_size=384,
+        embedding_retry_base_seconds=0.01,
+        embedding_retry_max_seconds=0.05,
+        embedding_max_attempts=3,
+    )
+
+
+def store(app: Flask, content: str, **fields: object) -> str:
+    response = app.test_client().post("/memory", json={"content": content, **fields})
+    assert response.status_code == 201, response.json
+    return str(response.json["memory_id"])
+
+
+def status(svc: Services, memory_id: str) -> EmbeddingStatus:
+    memory = svc.graph.get_memory(memory_id)
+    assert memory is not None
+    return memory.embedding_status
+
+
+def test_one_provider_call_and_one_upsert_per_batch(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    ids = [store(stub_app, f"memory number {n}") for n in range(12)]
+    assert all(status(svc, i) is EmbeddingStatus.PENDING for i in ids)
+    svc.embedding_worker.drain()
+    assert len(openai_server.stub.requests) == 1
+    assert len(openai_server.stub.requests[0]["input"]) == 12
+    assert all(status(svc, i) is EmbeddingStatus.COMPLETED for i in ids)
+    assert svc.vectors.count() == 12
+    assert svc.embedding_worker.stats.processed == 12
+
+
+def test_a_failed_call_is_retried_later_not_slept_on(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "retry me")
+    openai_server.stub.fail_next(1, status=503)
+    svc.embedding_worker.run_once()
+    memory = svc.graph.get_memory(memory_id)
+    assert memory is not None
+    assert memory.embedding_status is EmbeddingStatus.PENDING
+    assert memory.embedding_attempts == 1 and "503" in (memory.embedding_error or "")
+    assert svc.embedding_queue.stats().delayed == 1
+    assert svc.vectors.count() == 0
+    time.sleep(0.06)  # the retry delay (base 0.01 s, max 0.05 s) has passed
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+    assert svc.vectors.count() == 1
+
+
+def test_after_max_attempts_the_memory_is_marked_failed_with_the_reason(
+    stub_app: Flask, openai_server: OpenAIServer
+) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "doomed")
+    openai_server.stub.fail_next(3, status=500)
+    deadline = time.monotonic() + 5
+    while status(svc, memory_id) is EmbeddingStatus.PENDING and time.monotonic() < deadline:
+        svc.embedding_worker.run_once(wait=0.1)
+    memory = svc.graph.get_memory(memory_id)
+    assert memory is not None
+    assert memory.embedding_status is EmbeddingStatus.FAILED
+    assert memory.embedding_attempts == 3
+    assert "500" in (memory.embedding_error or "")
+    assert svc.vectors.count() == 0  # no fake vector in place of a real one
+    assert svc.embedding_worker.stats.failed == 1
+    assert svc.embedding_queue.is_idle(include_delayed=True)
+
+
+def test_retry_after_from_a_429_is_honoured(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "rate limited")
+    openai_server.stub.fail_next(1, status=429, retry_after=0.4)
+    svc.embedding_worker.run_once()
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is EmbeddingStatus.PENDING  # still waiting out Retry-After
+    time.sleep(0.45)
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+
+
+def test_pending_work_survives_a_restart(make_app: Callable[..., Flask]) -> None:
+    first = make_app()
+    ids = [store(first, f"before the restart {n}") for n in range(3)]
+    first_svc: Services = first.extensions["loci"]
+    first_svc.close()  # the process goes away with three memories still waiting
+    second = make_app()
+    svc: Services = second.extensions["loci"]
+    assert svc.embedding_worker.requeue_pending() == 3
+    svc.embedding_worker.drain()
+    assert all(status(svc, i) is EmbeddingStatus.COMPLETED for i in ids)
+    assert svc.vectors.count() == 3
+
+
+def test_content_edited_while_in_flight_is_embedded_again(stub_app: Flask) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "the first version")
+    items = svc.embedding_queue.take(10)
+    response = stub_app.test_client().patch(f"/memory/{memory_id}", json={"content": "the second version"})
+    assert response.status_code == 200
+    svc.embedding_worker.process(items)  # embeds the memory as it now reads; the edit re-queued it too
+    svc.embedding_queue.done(i.memory_id for i in items)
+    svc.embedding_worker.drain()
+    (point,) = svc.vectors.retrieve([memory_id])
+    assert point.payload["content"] == "the second version"
+    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+
+
+def test_a_metadata_edit_rewrites_the_payload_without_calling_the_model(
+    stub_app: Flask, openai_server: OpenAIServer
+) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "tag me later", tags=["old"])
+    svc.embedding_worker.drain()
+    calls = len(openai_server.stub.requests)
+    response = stub_app.test_client().patch(f"/memory/{memory_id}", json={"tags": ["new", "Project/X"]})
+    assert response.status_code == 200
+    svc.embedding_worker.drain()
+    assert len(openai_server.stub.requests) == calls
+    (point,) = svc.vectors.retrieve([memory_id])
+    assert point.payload["tags"] == ["new", "Project/X"]
+    assert point.payload["tag_prefixes"] == ["new", "project", "project:x"]
+
+
+def test_a_deleted_memory_in_the_queue_is_skipped(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "short lived")
+    assert stub_app.test_client().delete(f"/memory/{memory_id}").status_code == 200
+    svc.embedding_worker.drain()
+    assert openai_server.stub.requests == []
+    assert svc.vectors.count() == 0

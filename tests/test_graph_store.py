@@ -1,0 +1,168 @@
+"""GraphStore against a real FalkorDB server: writes, paging, search, filters, relationships."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from loci.memory import EmbeddingStatus, Memory, RelationType, content_hash
+from loci.stores.filters import MemoryFilter, TagMatch, TagMode
+from loci.stores.graph import GraphStore
+
+
+def make_memory(content: str, **fields: Any) -> Memory:
+    stamp = fields.pop("timestamp", "2026-01-10T12:00:00+00:00")
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "content": content,
+        "type": "Context",
+        "confidence": 0.6,
+        "importance": 0.5,
+        "timestamp": stamp,
+        "updated_at": stamp,
+        "last_accessed": stamp,
+        "t_valid": stamp,
+    }
+    values.update(fields)
+    return Memory(**values)
+
+
+def test_schema_is_idempotent(graph: GraphStore) -> None:
+    graph.ensure_schema()
+    graph.ensure_schema()
+
+
+def test_create_get_replace_delete(graph: GraphStore) -> None:
+    memory = make_memory("Alice uses PostgreSQL", tags=["Project/Loci"], metadata={"source": "chat", "n": [1, 2]})
+    graph.create_memories([memory])
+    loaded = graph.get_memory(memory.id)
+    assert loaded is not None
+    assert loaded.content == memory.content
+    assert loaded.tags == ["Project/Loci"]
+    assert loaded.tag_prefixes == ["project", "project:loci"]
+    assert loaded.metadata == {"source": "chat", "n": [1, 2]}
+    assert loaded.embedding_status is EmbeddingStatus.PENDING
+
+    assert graph.replace_memory(loaded.with_changes(content="Alice uses SQLite", importance=0.9))
+    changed = graph.get_memory(memory.id)
+    assert changed is not None and changed.content == "Alice uses SQLite" and changed.importance == 0.9
+
+    assert graph.delete_memory(memory.id)
+    assert graph.get_memory(memory.id) is None
+    assert not graph.delete_memory(memory.id)
+    assert not graph.replace_memory(memory)
+
+
+def test_iter_ids_pages_past_the_page_size(graph: GraphStore) -> None:
+    memories = [make_memory(f"note {n}") for n in range(25)]
+    graph.create_memories(memories)
+    assert sorted(graph.iter_ids(page_size=7)) == sorted(m.id for m in memories)
+
+
+def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> None:
+    kept, edited = make_memory("first text"), make_memory("second text")
+    graph.create_memories([kept, edited])
+    graph.replace_memory(edited.with_changes(content="second text, edited"))
+    marked = graph.mark_embedded(
+        [(kept.id, kept.content, content_hash(kept.content)), (edited.id, edited.content, content_hash(edited.content))]
+    )
+    assert marked == [kept.id]
+    assert list(graph.iter_ids(status=EmbeddingStatus.PENDING)) == [edited.id]
+
+
+def test_fulltext_search_with_filters(graph: GraphStore) -> None:
+    a = make_memory(
+        "The deployment pipeline uses Kubernetes", tags=["project:loci"], timestamp="2026-01-01T00:00:00+00:00"
+    )
+    b = make_memory("Kubernetes cluster upgraded", tags=["ops"], timestamp="2026-02-01T00:00:00+00:00")
+    c = make_memory("Lunch was pasta", tags=["project:loci"])
+    d = make_memory("Kubernetes notes, archived", archived=True)
+    graph.create_memories([a, b, c, d])
+    ids = lambda hits: {m.id for m, _ in hits}  # noqa: E731
+    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(), 10)) == {a.id, b.id}
+    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(tags=("project",)), 10)) == {a.id}
+    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(exclude_tags=("project",)), 10)) == {b.id}
+    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(start="2026-01-15T00:00:00+00:00"), 10)) == {b.id}
+    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(include_archived=True), 10)) == {a.id, b.id, d.id}
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (MemoryFilter(tags=("project",)), {"x", "y"}),
+        (MemoryFilter(tags=("project",), tag_match=TagMatch.EXACT), set()),
+        (MemoryFilter(tags=("project:loci",), tag_match=TagMatch.EXACT), {"x"}),
+        (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ALL), {"x"}),
+        (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ANY), {"x", "z"}),
+        (MemoryFilter(excluded_types=("Decision",)), {"y", "z"}),
+    ],
+)
+def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected: set[str]) -> None:
+    by_name = {
+        "x": make_memory("x", tags=["Project:Loci", "urgent"], type="Decision"),
+        "y": make_memory("y", tags=["project/other"]),
+        "z": make_memory("z", tags=["urgent"]),
+    }
+    graph.create_memories(list(by_name.values()))
+    found = {m.id for m in graph.list_memories(where, "importance", 50)}
+    assert found == {by_name[name].id for name in expected}
+    # the same filter applied in Python agrees with the Cypher one
+    assert {m.id for m in by_name.values() if where.matches(m)} == found
+
+
+def test_by_tag_pages_and_deletes(graph: GraphStore) -> None:
+    tagged = [make_memory(f"t{n}", tags=["Batch"], importance=n / 10) for n in range(5)]
+    graph.create_memories([*tagged, make_memory("other", tags=["keep"])])
+    first = graph.memories_by_tag(["batch"], limit=2, offset=0)
+    assert [m.importance for m in first] == [0.4, 0.3]
+    assert len(graph.memories_by_tag(["batch"], limit=10, offset=2)) == 3
+    deleted = graph.delete_page_by_tag(["batch"], limit=3) + graph.delete_page_by_tag(["batch"], limit=3)
+    assert sorted(deleted) == sorted(m.id for m in tagged)
+    assert graph.count_memories() == 1
+
+
+def test_associate_related_and_neighbors(graph: GraphStore) -> None:
+    a, b, c = make_memory("a"), make_memory("b"), make_memory("c", importance=0.9)
+    graph.create_memories([a, b, c])
+    rows = [
+        {"idx": 0, "src": a.id, "dst": b.id, "strength": 0.7, "props": {"reason": "because"}},
+        {"idx": 1, "src": b.id, "dst": str(uuid.uuid4()), "strength": 0.5, "props": {}},
+    ]
+    assert graph.associate(RelationType.LEADS_TO, rows, "2026-01-01T00:00:00+00:00") == [0]
+    graph.associate(RelationType.RELATES_TO, [{"idx": 0, "src": c.id, "dst": b.id, "strength": 0.4, "props": {}}], "t")
+    # MERGE: the same pair and type again updates instead of duplicating
+    graph.associate(RelationType.LEADS_TO, [{**rows[0], "strength": 0.8}], "t2")
+    related = graph.related(a.id, [RelationType.LEADS_TO, RelationType.RELATES_TO], depth=2, limit=10)
+    assert [(r.memory.id, r.depth) for r in related] == [(c.id, 2), (b.id, 1)]
+    only_one_hop = graph.related(a.id, [RelationType.LEADS_TO], depth=1, limit=10)
+    assert [r.memory.id for r in only_one_hop] == [b.id]
+    edges = graph.neighbors([b.id], [RelationType.LEADS_TO, RelationType.RELATES_TO], per_seed=5)
+    assert {(n.memory.id, n.relation, n.outgoing) for n in edges} == {
+        (a.id, "LEADS_TO", False),
+        (c.id, "RELATES_TO", False),
+    }
+    assert next(n for n in edges if n.memory.id == a.id).strength == 0.8
+    assert graph.outgoing_edges([a.id])[a.id] == [{"type": "LEADS_TO", "memory_id": b.id, "strength": 0.8}]
+
+
+def test_superseded_follows_the_chain_to_its_head(graph: GraphStore) -> None:
+    v1, v2, v3, lone = make_memory("v1"), make_memory("v2"), make_memory("v3"), make_memory("lone")
+    graph.create_memories([v1, v2, v3, lone])
+    graph.associate(
+        RelationType.EVOLVED_INTO, [{"idx": 0, "src": v1.id, "dst": v2.id, "strength": 1, "props": {}}], "t"
+    )
+    graph.associate(
+        RelationType.INVALIDATED_BY, [{"idx": 0, "src": v2.id, "dst": v3.id, "strength": 1, "props": {}}], "t"
+    )
+    heads = graph.superseded([v1.id, v2.id, v3.id, lone.id])
+    assert {old: head.id for old, head in heads.items()} == {v1.id: v3.id, v2.id: v3.id}
+
+
+def test_superseded_survives_a_cycle(graph: GraphStore) -> None:
+    a, b = make_memory("a"), make_memory("b")
+    graph.create_memories([a, b])
+    graph.associate(RelationType.EVOLVED_INTO, [{"idx": 0, "src": a.id, "dst": b.id, "strength": 1, "props": {}}], "t")
+    graph.associate(RelationType.EVOLVED_INTO, [{"idx": 0, "src": b.id, "dst": a.id, "strength": 1, "props": {}}], "t")
+    assert graph.superseded([a.id, b.id]) == {}

@@ -1,0 +1,96 @@
+"""WorkQueue: pending/in-flight bookkeeping, delayed retries, and batching without idle latency."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from loci.pipeline.queue import WorkItem, WorkQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_id_is_queued_once() -> None:
+    queue = WorkQueue("t")
+    assert queue.put("a")
+    assert not queue.put("a")
+    assert queue.put_many(["a", "b", "c"]) == 2
+    assert queue.stats().pending == 3
+    assert [item.memory_id for item in queue.take(10)] == ["a", "b", "c"]
+
+
+def test_take_marks_in_flight_and_done_releases() -> None:
+    queue = WorkQueue("t")
+    queue.put_many(["a", "b"])
+    batch = queue.take(1)
+    assert [i.memory_id for i in batch] == ["a"]
+    stats = queue.stats()
+    assert (stats.pending, stats.inflight, stats.depth) == (1, 1, 1)
+    queue.done(["a"])
+    assert queue.stats().inflight == 0
+
+
+def test_an_in_flight_id_requeued_waits_for_its_turn() -> None:
+    queue = WorkQueue("t")
+    queue.put("a")
+    first = queue.take(5)
+    assert queue.put("a")  # edited while being embedded: must be processed again
+    assert queue.take(5) == []  # but not concurrently
+    queue.done([i.memory_id for i in first])
+    assert [i.memory_id for i in queue.take(5)] == ["a"]
+
+
+def test_retry_waits_for_its_time() -> None:
+    clock = FakeClock()
+    queue = WorkQueue("t", clock=clock)
+    queue.put("a")
+    queue.take(1)
+    queue.retry(WorkItem("a", attempts=1), delay=30)
+    assert queue.stats().delayed == 1 and queue.stats().inflight == 0
+    assert queue.take(1) == []
+    clock.now += 31
+    (again,) = queue.take(1)
+    assert again == WorkItem("a", attempts=1)
+
+
+def test_a_lone_item_is_taken_without_lingering() -> None:
+    queue = WorkQueue("t")
+    queue.put("a")
+    started = time.perf_counter()
+    batch = queue.take(64, wait=1.0, linger=0.5)
+    assert [i.memory_id for i in batch] == ["a"]
+    assert time.perf_counter() - started < 0.1
+
+
+def test_take_blocks_until_work_arrives() -> None:
+    queue = WorkQueue("t")
+    threading.Timer(0.05, queue.put, args=("late",)).start()
+    batch = queue.take(10, wait=2.0)
+    assert [i.memory_id for i in batch] == ["late"]
+
+
+def test_a_stream_is_gathered_into_one_batch_while_it_keeps_arriving() -> None:
+    queue = WorkQueue("t")
+    queue.put_many(["a", "b"])
+
+    def trickle() -> None:
+        for n in range(8):
+            time.sleep(0.005)
+            queue.put(f"x{n}")
+
+    feeder = threading.Thread(target=trickle)
+    feeder.start()
+    batch = queue.take(10, wait=1.0, linger=0.5)
+    feeder.join()
+    assert len(batch) == 10  # filled while items kept arriving, then stopped because full
+
+
+def test_take_returns_empty_after_wait() -> None:
+    queue = WorkQueue("t")
+    assert queue.take(5, wait=0.02) == []

@@ -1,0 +1,219 @@
+"""GET /recall: meaning, words, tags, time, current state, expansion, sorting, bad input, outages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from qdrant_client import QdrantClient
+
+from loci.recall.scoring import Weights
+from loci.services import Services
+from loci.stores.falkordb_server import free_port
+from loci.stores.qdrant_server import QdrantServerStore
+from loci.timeutil import iso, utcnow
+
+FACTS = {
+    "db": "The team settled on PostgreSQL as the primary database for the billing service.",
+    "run": "Priya goes jogging along the river before work.",
+    "cat": "Miso the cat knocks glasses off the kitchen table.",
+    "deploy": "Deployments to production happen on Tuesdays after the standup.",
+    "food": "Sam is allergic to peanuts and avoids Thai restaurants.",
+    "trip": "The offsite in Lisbon is planned for the second week of May.",
+}
+
+
+def store(client: FlaskClient, content: str, **fields: Any) -> str:
+    response = client.post("/memory", json={"content": content, **fields})
+    assert response.status_code == 201, response.json
+    return str(response.json["memory_id"])
+
+
+@pytest.fixture
+def facts(client: FlaskClient, services: Services) -> dict[str, str]:
+    ids = {name: store(client, text) for name, text in FACTS.items()}
+    services.embedding_worker.drain()
+    return ids
+
+
+def recall(client: FlaskClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/recall", query_string=params)
+    assert response.status_code == 200, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
+def ids_of(body: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in body["results"]]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Which SQL engine do we store invoices in?", "db"),
+        ("Who likes running in the morning?", "run"),
+        ("What does the pet do at home?", "cat"),
+        ("When do we ship releases?", "deploy"),
+        ("Does anyone have a food allergy?", "food"),
+    ],
+)
+def test_recall_by_meaning_ranks_the_answer_first(
+    client: FlaskClient, facts: dict[str, str], question: str, expected: str
+) -> None:
+    body = recall(client, query=question, limit=3)
+    assert body["results"][0]["id"] == facts[expected]
+    assert body["vector_search"]["enabled"] is True
+    assert body["results"][0]["match_type"] == "vector"
+
+
+def test_scores_are_explained(client: FlaskClient, facts: dict[str, str]) -> None:
+    body = recall(client, query="PostgreSQL database", limit=6)
+    top = body["results"][0]
+    assert top["id"] == facts["db"]
+    parts = top["score_components"]
+    assert set(parts) == {"vector", "keyword", "tag", "importance", "confidence", "recency", "exact", "relation"}
+    assert parts["keyword"] == 1.0  # both words appear in the content
+    weights = Weights()
+    assert top["score"] == pytest.approx(sum(getattr(weights, k) * v for k, v in parts.items()), abs=1e-3)
+    assert body["keywords"] == ["postgresql", "database"]
+    assert body["count"] == len(body["results"]) <= 6
+
+
+def test_keyword_channel_finds_rare_words(client: FlaskClient, facts: dict[str, str]) -> None:
+    body = recall(client, query="Lisbon", limit=2)
+    assert body["results"][0]["id"] == facts["trip"]
+    assert body["results"][0]["score_components"]["keyword"] == 1.0
+
+
+def test_tag_filters(client: FlaskClient, services: Services) -> None:
+    x = store(client, "Loci uses FalkorDB", tags=["Project:Loci", "db"])
+    y = store(client, "Atlas uses FalkorDB too", tags=["project:atlas"])
+    z = store(client, "FalkorDB release notes", tags=["news"])
+    services.embedding_worker.drain()
+    assert set(ids_of(recall(client, query="FalkorDB", tags="project"))) == {x, y}
+    assert set(ids_of(recall(client, query="FalkorDB", tags="project", tag_match="exact"))) == set()
+    assert set(ids_of(recall(client, query="FalkorDB", tags="project:loci", tag_match="exact"))) == {x}
+    assert set(ids_of(recall(client, query="FalkorDB", tags=["project:loci", "db"], tag_mode="all"))) == {x}
+    assert set(ids_of(recall(client, query="FalkorDB", tags="project:loci,news"))) == {x, z}
+    assert set(ids_of(recall(client, query="FalkorDB", exclude_tags="project"))) == {z}
+    listed = recall(client, tags="news")  # no query: the tag alone lists memories
+    assert ids_of(listed) == [z] and listed["results"][0]["match_type"] == "trending"
+
+
+def test_time_windows(client: FlaskClient, services: Services) -> None:
+    now = utcnow()
+    recent = store(client, "standup notes about the release", timestamp=iso(now - timedelta(days=2)))
+    older = store(client, "standup notes about hiring", timestamp=iso(now - timedelta(days=40)))
+    services.embedding_worker.drain()
+    assert ids_of(recall(client, query="standup notes", time_query="last 7 days")) == [recent]
+    assert set(ids_of(recall(client, query="standup notes", time_query="this year"))) <= {recent, older}
+    window = recall(client, start=iso(now - timedelta(days=60)), end=iso(now - timedelta(days=30)))
+    assert ids_of(window) == [older] and window["sort"] == "time_desc"
+    assert window["time_window"]["start"].startswith(iso(now - timedelta(days=60))[:10])
+    unknown = recall(client, query="standup notes", time_query="around the solstice")
+    assert unknown["warnings"] and set(ids_of(unknown)) == {recent, older}
+
+
+def test_superseded_memories_are_replaced_by_their_successor(client: FlaskClient, services: Services) -> None:
+    old = store(client, "Our CI runs on Jenkins")
+    new = store(client, "We moved continuous integration to GitHub Actions")
+    client.post("/associate", json={"memory1_id": old, "memory2_id": new, "type": "EVOLVED_INTO"})
+    services.embedding_worker.drain()
+    current = recall(client, query="Jenkins", limit=5)
+    assert old not in ids_of(current)
+    replacement = next(r for r in current["results"] if r["id"] == new)
+    assert replacement.get("state_replaces") == old or replacement["match_type"] != "state_replacement"
+    assert current["state_filter"]["suppressed_count"] >= 1
+    history = recall(client, query="Jenkins", limit=5, state_mode="history")
+    assert old in ids_of(history)
+    assert old in ids_of(recall(client, query="Jenkins", limit=5, current_only="false"))
+
+
+def test_expired_and_future_memories_are_hidden(client: FlaskClient, services: Services) -> None:
+    now = utcnow()
+    expired = store(client, "The wifi password is hunter2", t_invalid=iso(now - timedelta(days=1)))
+    future = store(client, "The wifi password will be swordfish", t_valid=iso(now + timedelta(days=3)))
+    valid = store(client, "The guest wifi password is on the fridge")
+    services.embedding_worker.drain()
+    assert ids_of(recall(client, query="wifi password", limit=10)) == [valid]
+    assert set(ids_of(recall(client, query="wifi password", limit=10, state_mode="history"))) == {
+        expired,
+        future,
+        valid,
+    }
+
+
+def test_expand_relations_brings_linked_memories_within_the_limit(client: FlaskClient, services: Services) -> None:
+    seed = store(client, "Kafka consumer lag alerts fire every night")
+    linked = store(client, "Root cause: the batch job saturates the disks at 2am", importance=0.9)
+    for n in range(12):
+        store(client, f"Kafka topic {n} is owned by the payments team and consumed by reporting")
+    client.post("/associate", json={"memory1_id": seed, "memory2_id": linked, "type": "LEADS_TO", "strength": 0.9})
+    services.embedding_worker.drain()
+    plain = recall(client, query="Kafka consumer lag alerts", limit=3)
+    assert ids_of(plain)[0] == seed and linked not in ids_of(plain)
+    expanded = recall(client, query="Kafka consumer lag alerts", limit=3, expand_relations="true")
+    assert ids_of(expanded)[0] == seed
+    item = next(r for r in expanded["results"] if r["id"] == linked)
+    assert item["match_type"] == "relation" and item["related_to"] == seed and item["relation_type"] == "LEADS_TO"
+    assert item["score_components"]["relation"] == pytest.approx(
+        min(1.0, 0.9 + 0.25 * expanded["results"][0]["score"]), abs=1e-3
+    )
+    assert expanded["count"] == 3 and expanded["expansion"]["expanded_count"] >= 1
+
+
+def test_sorting_and_limits(client: FlaskClient, services: Services) -> None:
+    now = utcnow()
+    ids = [
+        store(client, f"weekly report {n}", timestamp=iso(now - timedelta(days=n)), importance=n / 10) for n in range(5)
+    ]
+    services.embedding_worker.drain()
+    assert ids_of(recall(client, query="weekly report", sort="time_desc", limit=5)) == ids
+    assert ids_of(recall(client, query="weekly report", order_by="time_asc", limit=5)) == ids[::-1]
+    trending = recall(client, limit=5)  # no query: most important first
+    assert ids_of(trending) == ids[::-1]
+    assert recall(client, query="weekly report", limit=1000)["count"] == 5
+    assert recall(client, query="weekly report", limit=0)["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "ten"}, "limit"),
+        ({"tag_mode": "some"}, "tag_mode"),
+        ({"tag_match": "fuzzy"}, "tag_match"),
+        ({"sort": "random"}, "sort"),
+        ({"state_mode": "future"}, "state_mode"),
+        ({"start": "last tuesday"}, "start"),
+        ({"expand_relations": "perhaps"}, "expand_relations"),
+        ({"embedding": "0.1,0.2"}, "embedding"),
+        ({"min_score": "high"}, "min_score"),
+        ({"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start"),
+    ],
+)
+def test_bad_recall_parameters_are_400(client: FlaskClient, params: dict[str, str], field: str) -> None:
+    response = client.get("/recall", query_string={"query": "x", **params})
+    assert response.status_code == 400 and response.json["field"] == field
+
+
+def test_archived_memories_are_not_recalled(client: FlaskClient, services: Services) -> None:
+    kept = store(client, "Zeppelin archive test kept")
+    gone = store(client, "Zeppelin archive test archived")
+    services.embedding_worker.drain()
+    memory = services.graph.get_memory(gone)
+    assert memory is not None
+    services.graph.replace_memory(memory.with_changes(archived=True))
+    assert ids_of(recall(client, query="Zeppelin archive test", state_mode="history")) == [kept]
+
+
+def test_recall_answers_from_the_graph_when_qdrant_is_unreachable(client: FlaskClient, services: Services) -> None:
+    memory_id = store(client, "The staging cluster lives in Frankfurt")
+    services.embedding_worker.drain()
+    unreachable = QdrantServerStore(":memory:", collection="memories", dimension=384)
+    unreachable._client = QdrantClient(url=f"http://127.0.0.1:{free_port()}", timeout=1, check_compatibility=False)
+    services.vectors = unreachable
+    body = recall(client, query="staging cluster Frankfurt")
+    assert body["degraded"] is True and "vector store" in body["degraded_reasons"][0]
+    assert ids_of(body) == [memory_id]
+    assert body["results"][0]["source"] == "graph"
