@@ -23,6 +23,8 @@ dev: $(STAMP)
 	$(BIN)/python app.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

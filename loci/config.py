@@ -102,6 +102,9 @@ class Settings(BaseModel):
     embedding_retry_base_seconds: float = Field(
         1.0, gt=0, validation_alias=_env("EMBEDDING_RETRY_BASE_SECONDS", "embedding_retry_base_seconds")
     )
+    embedding_worker_nice: int = Field(
+        10, ge=0, le=19, validation_alias=_env("LOCI_EMBEDDING_NICE", "embedding_worker_nice")
+    )
     embedding_retry_max_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("EMBEDDING_RETRY_MAX_SECONDS", "embedding_retry_max_seconds")
     )

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ class Services:
     started_at: float = field(default_factory=time.time)
     _data_lock: IO[str] | None = None
     _started_pid: int | None = None
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="loci-bg")
+    )
+    """Short tasks a request runs alongside its own work (recall's full-text query)."""
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 
@@ -110,6 +115,7 @@ class Services:
         atexit.unregister(self.close)
         self.embedding_worker.stop()
         self.access.stop()
+        self.background.shutdown(wait=True, cancel_futures=True)
         self.vectors.close()
         self.graph.close()
         if self.falkordb_server:

@@ -80,7 +80,7 @@ def test_fulltext_search_with_filters(graph: GraphStore) -> None:
     c = make_memory("Lunch was pasta", tags=["project:loci"])
     d = make_memory("Kubernetes notes, archived", archived=True)
     graph.create_memories([a, b, c, d])
-    ids = lambda hits: {m.id for m, _ in hits}  # noqa: E731
+    ids = set
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(), 10)) == {a.id, b.id}
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(tags=("project",)), 10)) == {a.id}
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(exclude_tags=("project",)), 10)) == {b.id}

@@ -40,7 +40,7 @@ def test_upsert_search_retrieve_delete(vector_store: VectorStore) -> None:
     points = [point(n) for n in range(10)]
     vector_store.upsert(points)
     assert vector_store.count() == 10
-    hits = vector_store.search(points[3].vector or [], 3, MemoryFilter())
+    hits = vector_store.search(points[3].vector or [], 3, MemoryFilter(), with_payload=True)
     assert hits[0].id == points[3].id
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert hits[0].payload["content"] == "memory 3"

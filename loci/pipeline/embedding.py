@@ -14,6 +14,7 @@ stored in place of a real vector.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -72,6 +73,7 @@ class EmbeddingWorker:
         self.max_attempts = settings.embedding_max_attempts
         self.retry_base = settings.embedding_retry_base_seconds
         self.retry_max = settings.embedding_retry_max_seconds
+        self.nice = settings.embedding_worker_nice
         self.stats = EmbeddingStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -109,7 +111,8 @@ class EmbeddingWorker:
 
     # --- the loop
     def run(self) -> None:
-        log.info("embedding worker started", extra={"event": "embedding.worker_started"})
+        lower_thread_priority(self.nice)
+        log.info("embedding worker started", extra={"event": "embedding.worker_started", "nice": self.nice})
         while not self._stop.is_set():
             try:
                 if not self.run_once(wait=IDLE_WAIT_SECONDS):
@@ -242,6 +245,21 @@ class EmbeddingWorker:
         delay = min(self.retry_max, self.retry_base * (2 ** max(attempts - 1, 0)))
         delay *= random.uniform(0.5, 1.0)
         return max(delay, retry_after or 0.0)
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Give this thread (and the math threads it starts) a lower CPU priority.
+
+    Linux schedules threads individually, and torch's OpenMP team inherits the niceness of
+    the thread that first runs a model in it. Background embedding then uses the CPU that
+    requests leave idle instead of competing with them.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        log.warning("could not lower the embedding thread's priority", extra={"event": "embedding.nice_failed"})
 
 
 def _vector_current(memory: Memory) -> bool:

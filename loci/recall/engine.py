@@ -23,7 +23,7 @@ from loci.errors import EmbeddingError, LociError
 from loci.memory import AUTHORABLE_RELATIONS
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
-from loci.recall.keywords import fulltext_query, keywords
+from loci.recall.keywords import fulltext_query, keywords, tokens
 from loci.recall.params import RecallParams, SortMode
 from loci.recall.scoring import (
     Weights,
@@ -105,8 +105,10 @@ class Recall:
 
     # --- the steps
     def run(self) -> RecallResult:
+        # the full-text query runs on the graph server while the model embeds the query
+        keyword_hits = self.svc.background.submit(self._keyword_hits) if self.words else None
         self.vector = vector = self._query_vector()
-        found = self._gather(vector)
+        found = self._gather(vector, keyword_hits.result() if keyword_hits else {})
         kept, suppressed, replaced = (
             expansion.current_state(self.svc.graph, found, self.where, self.now)
             if (self.params.current_state)
@@ -154,35 +156,41 @@ class Recall:
             log.warning("query embedding failed; recall continues without vectors", extra={"event": "recall.degraded"})
             return None
 
-    def _gather(self, vector: list[float] | None) -> list[Candidate]:
-        size = self.fetch_size()
-        found: dict[str, Candidate] = {}
+    def _keyword_hits(self) -> dict[str, float]:
+        return self.svc.graph.fulltext_search(fulltext_query(self.words), self.where, self.fetch_size())
+
+    def _gather(self, vector: list[float] | None, keyword_hits: dict[str, float]) -> list[Candidate]:
+        """Vector and full-text hits, read from the graph in one query; or a plain listing with no query."""
         cosines: dict[str, float] = {}
         if vector is not None:
             try:
-                cosines = {hit.id: hit.score for hit in self.svc.vectors.search(vector, size, self.where)}
+                cosines = {hit.id: hit.score for hit in self.svc.vectors.search(vector, self.fetch_size(), self.where)}
             except LociError as exc:
                 self.degraded.append(f"vector store: {exc.message}")
                 log.warning("vector search failed; recall answers from the graph", extra={"event": "recall.degraded"})
-        for memory_id, memory in self.svc.graph.get_memories(list(cosines)).items():
-            if self.where.matches(memory):  # the record decides, whatever the payload says
-                found[memory_id] = Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id])
-        if self.words:
-            for memory, _ in self.svc.graph.fulltext_search(fulltext_query(self.words), self.where, size):
-                found.setdefault(memory.id, Candidate(memory, "keyword", "graph"))
-        elif vector is None:
+        if vector is None and not self.words:
             order = {SortMode.SCORE: "importance"}.get(self.sort, self.sort.value)
-            for memory in self.svc.graph.list_memories(self.where, order, size):
-                found.setdefault(memory.id, Candidate(memory, "trending", "graph"))
-        return list(found.values())
+            return [
+                Candidate(m, "trending", "graph")
+                for m in self.svc.graph.list_memories(self.where, order, self.fetch_size())
+            ]
+        memories = self.svc.graph.get_memories([*cosines, *keyword_hits])
+        return [
+            Candidate(memory, "vector", "qdrant", cosine=cosines[memory.id])
+            if memory.id in cosines
+            else Candidate(memory, "keyword", "graph")
+            for memory in memories.values()
+            if self.where.matches(memory)  # the record decides, whatever a vector payload says
+        ]
 
     def _score(self, candidate: Candidate) -> None:
         memory, query = candidate.memory, self.params.query or ""
         parts = candidate.components
+        content_words = tokens(memory.content)
         parts.vector = vector_score(candidate.cosine)
-        parts.keyword = keyword_score(self.words, memory.content)
+        parts.keyword = keyword_score(self.words, set(content_words))
         parts.tag = tag_score(self.words, memory.tags)
-        parts.exact = exact_score(query, memory.content, memory.tag_keys) if query else 0.0
+        parts.exact = exact_score(query, content_words, memory.tag_keys) if query else 0.0
         parts.importance = memory.importance
         parts.confidence = memory.confidence
         parts.recency = recency_score(memory.timestamp, self.now, self.svc.settings.search_recency_window_days)

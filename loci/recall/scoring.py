@@ -9,7 +9,7 @@ or the clock: `now` and the weights are passed in, so every number in a result's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from loci.config import Settings
@@ -59,10 +59,19 @@ class Components:
     relation: float = 0.0
 
     def total(self, weights: Weights) -> float:
-        return sum(value * getattr(weights, name) for name, value in asdict(self).items())
+        return (
+            weights.vector * self.vector
+            + weights.keyword * self.keyword
+            + weights.tag * self.tag
+            + weights.importance * self.importance
+            + weights.confidence * self.confidence
+            + weights.recency * self.recency
+            + weights.exact * self.exact
+            + weights.relation * self.relation
+        )
 
     def as_dict(self) -> dict[str, float]:
-        return {name: round(value, 4) for name, value in asdict(self).items()}
+        return {f.name: round(getattr(self, f.name), 4) for f in fields(self)}
 
 
 def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
@@ -80,12 +89,11 @@ def vector_score(cosine: float | None) -> float:
     return clamp(cosine) if cosine is not None else 0.0
 
 
-def keyword_score(words: Sequence[str], content: str) -> float:
-    """Fraction of the query's words found in the content."""
+def keyword_score(words: Sequence[str], content_words: set[str]) -> float:
+    """Fraction of the query's words found among the content's words."""
     if not words:
         return 0.0
-    found = set(tokens(content))
-    return sum(1 for word in words if _word_found(word, found)) / len(words)
+    return sum(1 for word in words if _word_found(word, content_words)) / len(words)
 
 
 def tag_score(words: Sequence[str], tags: Iterable[str]) -> float:
@@ -96,14 +104,14 @@ def tag_score(words: Sequence[str], tags: Iterable[str]) -> float:
     return sum(1 for word in words if _word_found(word, found)) / len(words)
 
 
-def exact_score(phrase: str, content: str, tag_keys: Iterable[str]) -> float:
-    """1 when the whole query appears verbatim (case and spacing aside) in the content, or is a tag."""
-    normalized = " ".join(tokens(phrase))
-    if len(normalized) < 3:
+def exact_score(query: str, content_words: Sequence[str], tag_keys: Iterable[str]) -> float:
+    """1 when the whole query appears verbatim (case and punctuation aside) in the content, or is a tag."""
+    phrase = " ".join(tokens(query))
+    if len(phrase) < 3:
         return 0.0
-    if f" {normalized} " in f" {' '.join(tokens(content))} ":
+    if f" {phrase} " in f" {' '.join(content_words)} ":
         return 1.0
-    return 1.0 if phrase.strip().lower() in set(tag_keys) else 0.0
+    return 1.0 if query.strip().lower() in set(tag_keys) else 0.0
 
 
 def recency_score(timestamp: str | None, now: datetime, window_days: float) -> float:

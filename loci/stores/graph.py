@@ -319,16 +319,16 @@ class GraphStore:
         return {old_id: Memory.from_node(head.properties) for old_id, head in rows}
 
     # --- search
-    def fulltext_search(self, query: str, where: MemoryFilter, limit: int) -> list[tuple[Memory, float]]:
-        """Memories whose content matches a full-text query (RediSearch syntax), best first."""
+    def fulltext_search(self, query: str, where: MemoryFilter, limit: int) -> dict[str, float]:
+        """Ids (with scores, best first) of memories whose content matches a full-text query (RediSearch syntax)."""
         clause, params = filter_clause(where)
         rows = self._query(
             "CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node AS m, score "
-            f"WITH m, score WHERE {clause} RETURN m, score ORDER BY score DESC LIMIT $limit",
+            f"WITH m, score WHERE {clause} RETURN m.id, score ORDER BY score DESC LIMIT $limit",
             {**params, "q": query, "limit": limit},
             read_only=True,
         )
-        return [(Memory.from_node(m.properties), float(score)) for m, score in rows]
+        return {memory_id: float(score) for memory_id, score in rows}
 
     def list_memories(self, where: MemoryFilter, order: str, limit: int) -> list[Memory]:
         """Memories passing `where`, in one of the fixed orders of `ORDERS`."""

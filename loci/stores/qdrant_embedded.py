@@ -84,12 +84,14 @@ class EmbeddedQdrantStore:
         self._call("upsert", self._shard.update, qe.UpdateOperation.upsert_points(batch))
         self._writes_since_optimize += len(points)
 
-    def search(self, vector: Sequence[float], limit: int, where: MemoryFilter) -> list[VectorHit]:
+    def search(
+        self, vector: Sequence[float], limit: int, where: MemoryFilter, *, with_payload: bool = False
+    ) -> list[VectorHit]:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(list(vector)),
             filter=to_edge_filter(where),
-            with_payload=True,
+            with_payload=with_payload,
         )
         found = self._call("query", self._shard.query, request)
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]

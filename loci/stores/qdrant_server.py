@@ -94,7 +94,9 @@ class QdrantServerStore:
         batch = [models.PointStruct(id=p.id, vector=list(p.vector or []), payload=p.payload) for p in points]
         self._call("upsert", self._client.upsert, self.collection, batch, wait=True)
 
-    def search(self, vector: Sequence[float], limit: int, where: MemoryFilter) -> list[VectorHit]:
+    def search(
+        self, vector: Sequence[float], limit: int, where: MemoryFilter, *, with_payload: bool = False
+    ) -> list[VectorHit]:
         response = self._call(
             "query",
             self._client.query_points,
@@ -102,7 +104,7 @@ class QdrantServerStore:
             query=list(vector),
             query_filter=to_client_filter(where),
             limit=limit,
-            with_payload=True,
+            with_payload=with_payload,
         )
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 

@@ -1,0 +1,100 @@
+"""ServiceProcess: run Loci under gunicorn as a child process, the way `make run` does.
+
+Used by the end-to-end tests and the benchmarks, which need the real service on a free
+loopback port with its own data directory. `start()` waits until /health answers 200
+(failing at once, with the log tail, if the process dies); `stop()` sends SIGTERM and
+waits, then kills.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from loci.stores.falkordb_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceProcess:
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir, self.log_path = Path(data_dir), Path(log_path)
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "LOCI_DATA_DIR": str(self.data_dir),
+            "LOCI_LOG_FORMAT": "json",
+            **(env or {}),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> ServiceProcess:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own entry point
+                [str(gunicorn), "-c", "gunicorn.conf.py", "app:app"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # its own process group, so kill() takes every process down at once
+            )
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"Loci exited with {self._process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Loci did not become healthy in {timeout:.0f}s:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def stop(self, timeout: float = 60.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (gunicorn, its worker, FalkorDB), as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
