@@ -188,6 +188,7 @@ class Memory:
             **self.extra,
             "id": self.id,
             "content": self.content,
+            "content_hash": content_hash(self.content),
             "type": self.type,
             "confidence": self.confidence,
             "importance": self.importance,
@@ -212,7 +213,7 @@ class Memory:
     @classmethod
     def from_node(cls, props: dict[str, Any]) -> Memory:
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
-        derived = {"tag_prefixes", "tag_keys"}
+        derived = {"tag_prefixes", "tag_keys", "content_hash"}
         extra = {key: value for key, value in props.items() if key not in known and key not in derived}
         return cls(
             id=props["id"],
@@ -261,7 +262,8 @@ class Memory:
         """The memory as the API returns it: node properties with metadata as an object."""
         body = self.to_node()
         body["metadata"] = self.metadata
-        body.pop("tag_keys", None)
+        for internal in ("tag_keys", "content_hash", "embedded_hash"):
+            body.pop(internal, None)
         return body
 
 

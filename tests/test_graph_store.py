@@ -65,9 +65,7 @@ def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> Non
     kept, edited = make_memory("first text"), make_memory("second text")
     graph.create_memories([kept, edited])
     graph.replace_memory(edited.with_changes(content="second text, edited"))
-    marked = graph.mark_embedded(
-        [(kept.id, kept.content, content_hash(kept.content)), (edited.id, edited.content, content_hash(edited.content))]
-    )
+    marked = graph.mark_embedded([(kept.id, content_hash(kept.content)), (edited.id, content_hash(edited.content))])
     assert marked == [kept.id]
     assert list(graph.iter_ids(status=EmbeddingStatus.PENDING)) == [edited.id]
 

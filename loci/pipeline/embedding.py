@@ -178,10 +178,11 @@ class EmbeddingWorker:
         self.vectors.upsert(
             [VectorPoint(memory.id, vector, memory.payload()) for memory, vector in zip(batch, vectors, strict=True)]
         )
-        marked = self.graph.mark_embedded([(m.id, m.content, content_hash(m.content)) for m in batch])
+        marked = self.graph.mark_embedded([(m.id, content_hash(m.content)) for m in batch])
         self.stats.add(processed=len(marked))
-        for memory_id in marked:
-            log.info("memory embedded", extra={"event": "embedding.completed", "memory_id": memory_id})
+        log.info(
+            "memories embedded", extra={"event": "embedding.completed", "count": len(marked), "memory_ids": marked}
+        )
 
     def _refresh_payloads(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> list[WorkItem]:
         """Rewrite payloads of unchanged memories; return those whose vector is missing."""
@@ -191,8 +192,11 @@ class EmbeddingWorker:
         self.vectors.upsert(
             [VectorPoint(pid, point.vector, memories[pid].payload()) for pid, point in found.items() if point.vector]
         )
-        for pid in found:
-            log.info("vector payload refreshed", extra={"event": "embedding.payload_refreshed", "memory_id": pid})
+        if found:
+            log.info(
+                "vector payloads refreshed",
+                extra={"event": "embedding.payload_refreshed", "count": len(found), "memory_ids": list(found)},
+            )
         return [item for item in items if not found.get(item.memory_id) or not found[item.memory_id].vector]
 
     def _retry_or_fail(self, items: Sequence[WorkItem], exc: LociError) -> None:

@@ -203,8 +203,8 @@ class GraphStore:
         return [row[0] for row in rows]
 
     # --- embedding state
-    def mark_embedded(self, rows: Sequence[tuple[str, str, str]]) -> list[str]:
-        """Mark (id, content, content hash) rows embedded, unless the content changed meanwhile.
+    def mark_embedded(self, rows: Sequence[tuple[str, str]]) -> list[str]:
+        """Mark (id, content hash) rows embedded, unless the content changed meanwhile.
 
         Returns the ids marked. An id missing from the answer was deleted or edited while
         its vector was computed; the edit re-queued it, and that job finishes it.
@@ -212,11 +212,11 @@ class GraphStore:
         if not rows:
             return []
         result = self._query(
-            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) WHERE m.content = row.content "
+            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) WHERE m.content_hash = row.hash "
             "SET m.embedding_status = $completed, m.embedded_hash = row.hash, "
             "m.embedding_error = null, m.embedding_attempts = 0 RETURN m.id",
             {
-                "rows": [{"id": i, "content": content, "hash": digest} for i, content, digest in rows],
+                "rows": [{"id": memory_id, "hash": digest} for memory_id, digest in rows],
                 "completed": EmbeddingStatus.COMPLETED.value,
             },
         )
