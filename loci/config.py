@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loci.errors import ConfigError
 
@@ -171,10 +171,23 @@ class Settings(BaseModel):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("embedding_provider", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _lower_provider(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    def _resolve_auto_provider(cls, data: Any) -> Any:
+        """EMBEDDING_PROVIDER=auto (AutoMem's default): openai when it is configured, else local."""
+        if not isinstance(data, dict):
+            return data
+        for key in ("EMBEDDING_PROVIDER", "embedding_provider"):
+            value = data.get(key)
+            if isinstance(value, str):
+                value = value.strip().lower()
+                if value == "auto":
+                    remote = any(
+                        data.get(k) for k in ("OPENAI_API_KEY", "openai_api_key", "OPENAI_BASE_URL", "openai_base_url")
+                    )
+                    value = "openai" if remote else "local"
+                data = {**data, key: value}
+        return data
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -228,3 +241,24 @@ def _env_name(field: str) -> str:
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
     return field.upper()
+
+
+UNSUPPORTED_AUTOMEM_VARIABLES = (
+    "VOYAGE_API_KEY",
+    "OLLAMA_BASE_URL",
+    "OLLAMA_MODEL",
+    "SEARCH_WEIGHT_METADATA",
+    "SEARCH_WEIGHT_RELEVANCE",
+    "SEARCH_WEIGHT_TEMPORAL",
+    "RECALL_METADATA_SEARCH_ENABLED",
+    "RECALL_ADAPTIVE_FLOOR",
+    "RECALL_RELEVANCE_GATE",
+    "RECALL_RECENCY_BIAS",
+    "MEMORY_AUTO_SUMMARIZE",
+    "MEMORY_CONTENT_SOFT_LIMIT",
+)
+"""AutoMem settings Loci does not act on; start-up names any that are set, so nobody relies on them unknowingly."""
+
+
+def unsupported_variables(environ: Mapping[str, str]) -> list[str]:
+    return [name for name in UNSUPPORTED_AUTOMEM_VARIABLES if environ.get(name, "").strip()]

@@ -5,7 +5,6 @@
     ├── Unauthorized       401     missing or wrong token
     ├── Forbidden          403     admin route with no admin token configured
     ├── NotFound           404     a memory (or route) that does not exist
-    ├── PayloadTooLarge    413     body over the size limit
     ├── StoreUnavailable   503     FalkorDB or the vector store cannot be reached
     │   ├── GraphUnavailable
     │   └── VectorStoreUnavailable
@@ -45,10 +44,6 @@ class Forbidden(LociError):
 
 class NotFound(LociError):
     status = 404
-
-
-class PayloadTooLarge(LociError):
-    status = 413
 
 
 class StoreUnavailable(LociError):

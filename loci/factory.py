@@ -8,7 +8,7 @@ import os
 from flask import Flask
 
 from loci import api
-from loci.config import Settings
+from loci.config import Settings, unsupported_variables
 from loci.logs import configure_logging
 from loci.services import Services
 
@@ -22,8 +22,15 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     per process, so they run under gunicorn as well as under `python app.py`. Tests pass
     `start_workers=False` and drive the workers themselves (`drain()`).
     """
-    settings = settings or Settings.from_env(os.environ)
+    ignored: list[str] = []
+    if settings is None:
+        settings, ignored = Settings.from_env(os.environ), unsupported_variables(os.environ)
     configure_logging(settings)
+    if ignored:
+        log.warning(
+            "these AutoMem settings are not supported by Loci and are ignored",
+            extra={"event": "config.ignored", "variables": ignored},
+        )
     app = Flask("loci")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
         metadata=request.metadata or {},
         embedding_status=EmbeddingStatus.COMPLETED if vector_given else EmbeddingStatus.PENDING,
         embedded_hash=content_hash(request.content) if vector_given else None,
+        stored_at=now,
     )
 
 
@@ -102,7 +103,7 @@ def update(services: Services, memory_id: str, patch: PatchMemory) -> Memory:
     if "updated_at" not in changes:
         changes["updated_at"] = iso(utcnow())
     updated = current.with_changes(**changes)
-    if not services.graph.replace_memory(updated):
+    if not services.graph.update_memory(updated, list(changes)):
         raise NotFound("Memory not found")
     # the worker re-embeds changed content, or rewrites the payload of an unchanged vector
     if updated.embedding_status is not EmbeddingStatus.FAILED:
@@ -137,7 +138,8 @@ def delete_by_tag(services: Services, keys: list[str]) -> int:
 
 
 def _forget_vectors(services: Services, ids: list[str]) -> None:
-    """Remove vectors of memories that are gone; a failure leaves an orphan for sync to remove."""
+    """Remove vectors of memories that are gone. If that fails the orphan stays in the vector
+    store, where it is harmless: recall only returns what the graph still holds."""
     try:
         services.vectors.delete(ids)
     except LociError as exc:

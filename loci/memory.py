@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -88,12 +89,6 @@ AUTHORABLE_RELATIONS: tuple[RelationType, ...] = (
 )
 """The 11 types a client may create with /associate; also the default expansion set."""
 
-SYSTEM_RELATIONS: tuple[RelationType, ...] = (
-    RelationType.SIMILAR_TO,
-    RelationType.PRECEDED_BY,
-    RelationType.DISCOVERED,
-)
-
 SUPERSEDING_RELATIONS: tuple[RelationType, ...] = (RelationType.INVALIDATED_BY, RelationType.EVOLVED_INTO)
 """old -[type]-> new: the old memory is hidden from current-state recall."""
 
@@ -135,6 +130,11 @@ def tag_prefixes(tags: list[str]) -> list[str]:
     return prefixes
 
 
+def tag_keys_from_query(values: Iterable[str]) -> list[str]:
+    """Tags given in a query string (repeated and/or comma-separated) in comparison form."""
+    return list(dict.fromkeys(tag_key(part) for value in values for part in value.split(",") if part.strip()))
+
+
 def tag_keys(tags: list[str]) -> list[str]:
     """Every tag in comparison form, without repeats (what exact tag matching reads)."""
     return list(dict.fromkeys(tag_key(tag) for tag in tags))
@@ -167,6 +167,8 @@ class Memory:
     embedded_hash: str | None = None
     archived: bool = False
     relevance_score: float | None = None
+    stored_at: str = ""
+    """When Loci wrote the memory (its `timestamp` is when it happened, which a client may set)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Node properties Loci does not model explicitly (written by later stages or older versions)."""
 
@@ -207,8 +209,15 @@ class Memory:
             "embedded_hash": self.embedded_hash,
             "archived": self.archived,
             "relevance_score": self.relevance_score,
+            "stored_at": self.stored_at,
         }
         return props
+
+    def node_fields(self, names: Iterable[str]) -> dict[str, Any]:
+        """The node properties holding these fields, derived ones included (null removes a property)."""
+        node = self.to_node()
+        wanted = {n for name in names for n in (name, *_DERIVED.get(name, ()))}
+        return {key: value for key, value in node.items() if key in wanted}
 
     @classmethod
     def from_node(cls, props: dict[str, Any]) -> Memory:
@@ -234,6 +243,7 @@ class Memory:
             embedded_hash=props.get("embedded_hash"),
             archived=bool(props.get("archived") or False),
             relevance_score=props.get("relevance_score"),
+            stored_at=props.get("stored_at") or props.get("timestamp") or "",
             extra=extra,
         )
 
@@ -265,6 +275,10 @@ class Memory:
         for internal in ("tag_keys", "content_hash", "embedded_hash"):
             body.pop(internal, None)
         return body
+
+
+_DERIVED: dict[str, tuple[str, ...]] = {"tags": ("tag_prefixes", "tag_keys"), "content": ("content_hash",)}
+"""Node properties computed from a field, rewritten whenever it is."""
 
 
 def _float(value: Any, default: float) -> float:

@@ -24,11 +24,11 @@ def parse_timestamp(value: str) -> datetime:
         raise ValueError("must be a non-empty ISO-8601 timestamp")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a year 1 or 9999 moment shifted out of range
         raise ValueError(f"invalid ISO-8601 timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def iso(moment: datetime) -> str:

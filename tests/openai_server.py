@@ -53,6 +53,8 @@ class OpenAIStub:
     latency: float = 0.0
     fail_always: Fault | None = None
     wrong_dimension: bool = False
+    malformed: bool = False
+    """Answer 200 with `data: null`, as a broken gateway might."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     _faults: deque[Fault] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,6 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": f"scripted failure {fault.status}", "type": "server_error"}},
                 headers,
             )
+            return
+        if self.stub.malformed:
+            self._send(200, {"object": "list", "data": None, "model": "stub"})
             return
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         dimension = int(body.get("dimensions") or self.stub.dimension)

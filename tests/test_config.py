@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loci.config import EmbeddingProviderName, Settings
+from loci.config import EmbeddingProviderName, Settings, unsupported_variables
 from loci.errors import ConfigError
 
 
@@ -78,3 +78,20 @@ def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> Non
 def test_openai_with_base_url_needs_no_key() -> None:
     settings = Settings.from_env({"EMBEDDING_PROVIDER": "OpenAI", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert settings.embedding_provider is EmbeddingProviderName.OPENAI
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"EMBEDDING_PROVIDER": "auto"}, EmbeddingProviderName.LOCAL),
+        ({"EMBEDDING_PROVIDER": "AUTO", "OPENAI_API_KEY": "sk-x"}, EmbeddingProviderName.OPENAI),
+    ],
+)
+def test_auto_provider_resolves(env: dict[str, str], expected: EmbeddingProviderName) -> None:
+    assert Settings.from_env(env).embedding_provider is expected
+
+
+def test_unsupported_automem_variables_are_named() -> None:
+    assert unsupported_variables({"VOYAGE_API_KEY": "v", "PORT": "1", "RECALL_ADAPTIVE_FLOOR": ""}) == [
+        "VOYAGE_API_KEY"
+    ]

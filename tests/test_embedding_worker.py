@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -149,3 +150,38 @@ def test_a_deleted_memory_in_the_queue_is_skipped(stub_app: Flask, openai_server
     svc.embedding_worker.drain()
     assert openai_server.stub.requests == []
     assert svc.vectors.count() == 0
+
+
+def test_a_memory_deleted_while_its_vector_is_computed_leaves_no_vector(
+    stub_app: Flask, openai_server: OpenAIServer
+) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "deleted mid-flight")
+    openai_server.stub.latency = 0.3
+    worker = threading.Thread(target=svc.embedding_worker.run_once)
+    worker.start()
+    wait_for(lambda: bool(openai_server.stub.requests))  # the model call is under way
+    assert stub_app.test_client().delete(f"/memory/{memory_id}").status_code == 200
+    worker.join()
+    assert svc.vectors.count() == 0
+
+
+def test_a_malformed_provider_answer_is_retried_not_dropped(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    memory_id = store(stub_app, "odd gateway")
+    openai_server.stub.malformed = True
+    svc.embedding_worker.run_once()
+    memory = svc.graph.get_memory(memory_id)
+    assert memory is not None and memory.embedding_attempts == 1 and "malformed" in (memory.embedding_error or "")
+    assert svc.embedding_queue.stats().delayed == 1
+    openai_server.stub.malformed = False
+    time.sleep(0.06)
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -45,14 +46,21 @@ def test_create_get_replace_delete(graph: GraphStore) -> None:
     assert loaded.metadata == {"source": "chat", "n": [1, 2]}
     assert loaded.embedding_status is EmbeddingStatus.PENDING
 
-    assert graph.replace_memory(loaded.with_changes(content="Alice uses SQLite", importance=0.9))
+    assert graph.update_memory(
+        loaded.with_changes(content="Alice uses SQLite", importance=0.9), ["content", "importance"]
+    )
     changed = graph.get_memory(memory.id)
     assert changed is not None and changed.content == "Alice uses SQLite" and changed.importance == 0.9
+    # a partial update leaves fields written by others alone
+    graph.mark_embedded([(memory.id, content_hash("Alice uses SQLite"))])
+    assert graph.update_memory(changed.with_changes(tags=["x"]), ["tags"])
+    after = graph.get_memory(memory.id)
+    assert after is not None and after.embedding_status is EmbeddingStatus.COMPLETED and after.tag_keys == ["x"]
 
     assert graph.delete_memory(memory.id)
     assert graph.get_memory(memory.id) is None
     assert not graph.delete_memory(memory.id)
-    assert not graph.replace_memory(memory)
+    assert not graph.update_memory(memory, ["content"])
 
 
 def test_iter_ids_pages_past_the_page_size(graph: GraphStore) -> None:
@@ -64,7 +72,7 @@ def test_iter_ids_pages_past_the_page_size(graph: GraphStore) -> None:
 def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> None:
     kept, edited = make_memory("first text"), make_memory("second text")
     graph.create_memories([kept, edited])
-    graph.replace_memory(edited.with_changes(content="second text, edited"))
+    graph.update_memory(edited.with_changes(content="second text, edited"), ["content"])
     marked = graph.mark_embedded([(kept.id, content_hash(kept.content)), (edited.id, content_hash(edited.content))])
     assert marked == [kept.id]
     assert list(graph.iter_ids(status=EmbeddingStatus.PENDING)) == [edited.id]
@@ -145,22 +153,33 @@ def test_associate_related_and_neighbors(graph: GraphStore) -> None:
     assert graph.outgoing_edges([a.id])[a.id] == [{"type": "LEADS_TO", "memory_id": b.id, "strength": 0.8}]
 
 
-def test_superseded_follows_the_chain_to_its_head(graph: GraphStore) -> None:
+def link(graph: GraphStore, kind: RelationType, src: Memory, dst: Memory) -> None:
+    graph.associate(kind, [{"idx": 0, "src": src.id, "dst": dst.id, "strength": 1.0, "props": {}}], "t")
+
+
+def test_successors_follow_the_chain_furthest_first(graph: GraphStore) -> None:
     v1, v2, v3, lone = make_memory("v1"), make_memory("v2"), make_memory("v3"), make_memory("lone")
     graph.create_memories([v1, v2, v3, lone])
-    graph.associate(
-        RelationType.EVOLVED_INTO, [{"idx": 0, "src": v1.id, "dst": v2.id, "strength": 1, "props": {}}], "t"
-    )
-    graph.associate(
-        RelationType.INVALIDATED_BY, [{"idx": 0, "src": v2.id, "dst": v3.id, "strength": 1, "props": {}}], "t"
-    )
-    heads = graph.superseded([v1.id, v2.id, v3.id, lone.id])
-    assert {old: head.id for old, head in heads.items()} == {v1.id: v3.id, v2.id: v3.id}
+    link(graph, RelationType.EVOLVED_INTO, v1, v2)
+    link(graph, RelationType.INVALIDATED_BY, v2, v3)
+    chains = graph.successors([v1.id, v2.id, v3.id, lone.id])
+    assert {old: [m.id for m in chain] for old, chain in chains.items()} == {v1.id: [v3.id, v2.id], v2.id: [v3.id]}
 
 
-def test_superseded_survives_a_cycle(graph: GraphStore) -> None:
+def test_successors_of_a_long_chain_reach_its_end(graph: GraphStore) -> None:
+    versions = [make_memory(f"version {n}") for n in range(8)]
+    graph.create_memories(versions)
+    for old, new in itertools.pairwise(versions):
+        link(graph, RelationType.EVOLVED_INTO, old, new)
+    chains = graph.successors([v.id for v in versions])
+    assert set(chains) == {v.id for v in versions[:-1]}
+    assert all(chain[0].id == versions[-1].id for chain in chains.values())
+
+
+def test_successors_survive_a_cycle(graph: GraphStore) -> None:
     a, b = make_memory("a"), make_memory("b")
     graph.create_memories([a, b])
-    graph.associate(RelationType.EVOLVED_INTO, [{"idx": 0, "src": a.id, "dst": b.id, "strength": 1, "props": {}}], "t")
-    graph.associate(RelationType.EVOLVED_INTO, [{"idx": 0, "src": b.id, "dst": a.id, "strength": 1, "props": {}}], "t")
-    assert graph.superseded([a.id, b.id]) == {}
+    link(graph, RelationType.EVOLVED_INTO, a, b)
+    link(graph, RelationType.EVOLVED_INTO, b, a)
+    chains = graph.successors([a.id, b.id])
+    assert {old: [m.id for m in chain] for old, chain in chains.items()} == {a.id: [b.id], b.id: [a.id]}

@@ -94,3 +94,21 @@ def test_a_stream_is_gathered_into_one_batch_while_it_keeps_arriving() -> None:
 def test_take_returns_empty_after_wait() -> None:
     queue = WorkQueue("t")
     assert queue.take(5, wait=0.02) == []
+
+
+def test_an_id_put_again_while_a_batch_lingers_is_not_taken_twice() -> None:
+    queue = WorkQueue("t")
+    queue.put_many(["a", "b"])
+
+    def requeue() -> None:
+        time.sleep(0.01)
+        queue.put("a")  # e.g. an edit arriving while "a" is being gathered
+        queue.put("c")
+
+    feeder = threading.Thread(target=requeue)
+    feeder.start()
+    batch = queue.take(10, wait=1.0, linger=0.2)
+    feeder.join()
+    ids = [item.memory_id for item in batch]
+    assert sorted(ids) == ["a", "b", "c"]
+    assert queue.stats().pending == 1  # the second "a" waits for the first to finish

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -130,6 +131,31 @@ def test_superseded_memories_are_replaced_by_their_successor(client: FlaskClient
     assert old in ids_of(recall(client, query="Jenkins", limit=5, current_only="false"))
 
 
+def test_only_the_newest_of_a_long_chain_is_recalled(client: FlaskClient, services: Services) -> None:
+    versions = [store(client, f"The team lunch venue is restaurant number {n}") for n in range(8)]
+    for old, new in itertools.pairwise(versions):
+        client.post("/associate", json={"memory1_id": old, "memory2_id": new, "type": "EVOLVED_INTO"})
+    services.embedding_worker.drain()
+    assert ids_of(recall(client, query="team lunch venue", limit=10)) == [versions[-1]]
+
+
+def test_a_replacement_that_expired_does_not_hide_the_original(client: FlaskClient, services: Services) -> None:
+    original = store(client, "Standups happen at 9:30")
+    replacement = store(client, "Standups moved to 10:00 for December", t_invalid=iso(utcnow() - timedelta(days=1)))
+    client.post("/associate", json={"memory1_id": original, "memory2_id": replacement, "type": "INVALIDATED_BY"})
+    services.embedding_worker.drain()
+    assert ids_of(recall(client, query="When are standups?", limit=5)) == [original]
+
+
+def test_duplicates_do_not_eat_into_the_limit(client: FlaskClient, services: Services) -> None:
+    copies = [store(client, "Backups run nightly at 02:00") for _ in range(3)]
+    other = store(client, "Backups are kept for thirty days")
+    services.embedding_worker.drain()
+    body = recall(client, query="backups", limit=2)
+    assert body["count"] == 2 and other in ids_of(body)
+    assert len(set(ids_of(body)) & set(copies)) == 1 and body["dedup_removed"] == 2
+
+
 def test_expired_and_future_memories_are_hidden(client: FlaskClient, services: Services) -> None:
     now = utcnow()
     expired = store(client, "The wifi password is hunter2", t_invalid=iso(now - timedelta(days=1)))
@@ -203,7 +229,7 @@ def test_archived_memories_are_not_recalled(client: FlaskClient, services: Servi
     services.embedding_worker.drain()
     memory = services.graph.get_memory(gone)
     assert memory is not None
-    services.graph.replace_memory(memory.with_changes(archived=True))
+    services.graph.update_memory(memory.with_changes(archived=True), ["archived"])
     assert ids_of(recall(client, query="Zeppelin archive test", state_mode="history")) == [kept]
 
 
@@ -217,3 +243,13 @@ def test_recall_answers_from_the_graph_when_qdrant_is_unreachable(client: FlaskC
     assert body["degraded"] is True and "vector store" in body["degraded_reasons"][0]
     assert ids_of(body) == [memory_id]
     assert body["results"][0]["source"] == "graph"
+    wordless = recall(client, query="what is it?")  # no usable words either: the listing still answers
+    assert wordless["degraded"] is True and ids_of(wordless) == [memory_id]
+
+
+def test_several_queries_are_searched_and_merged(client: FlaskClient, facts: dict[str, str]) -> None:
+    body = recall(client, queries="Who goes jogging?,What does the cat break?", limit=2)
+    assert set(ids_of(body)) == {facts["run"], facts["cat"]}
+    assert body["queries"] == ["Who goes jogging?", "What does the cat break?"]
+    repeated = client.get("/recall", query_string=[("queries", "jogging"), ("queries", "cat")]).json
+    assert repeated["count"] >= 2

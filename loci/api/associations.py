@@ -127,8 +127,6 @@ def related(memory_id: str) -> Any:
     depth = int_param("max_depth", 1, 1, RELATED_MAX_DEPTH)
     limit = int_param("limit", svc.settings.recall_relation_limit, 1, RELATED_MAX_LIMIT)
     found = svc.graph.related(memory_id, types, depth, limit)
-    if not found and svc.graph.get_memory(memory_id) is None:
-        raise NotFound("Memory not found")
     return jsonify(
         {
             "status": "success",

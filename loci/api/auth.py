@@ -1,24 +1,18 @@
-"""Authentication: the API token guards every route but /health; admin routes also need the admin token.
+"""Authentication: the API token guards every route but /health.
 
-API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
-Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Tokens are compared in
-constant time. With no API token configured the API is open, and the service listens on
+API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`,
+compared in constant time. With no API token configured the API is open, and the service listens on
 127.0.0.1 only (see `Settings.bind_host`).
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from flask import Flask, request
 
 from loci.config import Settings
-from loci.errors import Forbidden, Unauthorized
-
-F = TypeVar("F", bound=Callable[..., Any])
+from loci.errors import Unauthorized
 
 OPEN_ENDPOINTS = {"health.health", "static"}
 
@@ -42,25 +36,3 @@ def init_app(app: Flask, settings: Settings) -> None:
             return
         if settings.api_token and not _matches(api_token_from_request(), settings.api_token):
             raise Unauthorized("Unauthorized")
-
-
-def require_admin(view: F) -> F:
-    """Decorator: 403 when no admin token is configured, 401 when it is missing or wrong."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from loci.api import services
-
-        expected = services().settings.admin_token
-        if not expected:
-            raise Forbidden("Admin token not configured")
-        given = (
-            request.headers.get("X-Admin-Token")
-            or request.headers.get("X-Admin-Api-Key")
-            or request.args.get("admin_token")
-        )
-        if not _matches(given, expected):
-            raise Unauthorized("Admin authorization required")
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

@@ -23,10 +23,10 @@ bp = Blueprint("health", __name__)
 def health() -> Any:
     svc = services()
     settings = svc.settings
-    graph_ok, memory_count, graph_error = True, None, None
+    graph_ok, states, graph_error = True, None, None
     try:
         svc.graph.ping()
-        memory_count = svc.graph.count_memories(settings.recall_excluded_types)
+        states = svc.graph.embedding_counts(settings.recall_excluded_types)
     except LociError as exc:
         graph_ok, graph_error = False, exc.message
     vectors_ok, vector_count, vector_error = True, None, None
@@ -48,8 +48,9 @@ def health() -> Any:
         "graph": settings.falkordb_graph,
         "graph_server": "embedded" if svc.falkordb_server else f"{settings.falkordb_host}:{settings.falkordb_port}",
         "vector_store": svc.vectors.kind,
-        "memory_count": memory_count,
+        "memory_count": sum(states.values()) if states else None,
         "vector_count": vector_count,
+        "sync_status": sync_status(states, vector_count),
         "vector_dimensions": {
             "configured": svc.configured_dimension,
             "effective": svc.vectors.dimension,
@@ -65,6 +66,7 @@ def health() -> Any:
             "delayed": queue.delayed,
             "pending": queue.pending,
             "inflight": queue.inflight,
+            "memories": states,
             "processed": worker.stats.processed,
             "failed": worker.stats.failed,
             "retries": worker.stats.retries,
@@ -75,3 +77,13 @@ def health() -> Any:
     if errors:
         body["errors"] = errors
     return jsonify(body), 200 if graph_ok else 503
+
+
+def sync_status(states: dict[str, int] | None, vector_count: int | None) -> str:
+    """Vectors against memories whose embedding is completed, at this moment (a batch in flight shows briefly)."""
+    if states is None or vector_count is None:
+        return "unknown"
+    completed = states["completed"]
+    if vector_count == completed:
+        return "synced"
+    return "drift_detected" if vector_count < completed else "orphaned_vectors"

@@ -12,7 +12,7 @@ from loci import memories
 from loci.api import json_object, services
 from loci.api.schemas import PatchMemory, StoreMemory, parse
 from loci.errors import InvalidRequest
-from loci.memory import tag_key
+from loci.memory import tag_keys_from_query
 
 bp = Blueprint("memory", __name__)
 
@@ -44,7 +44,7 @@ def store() -> Any:
     body = {
         "status": "success",
         "memory_id": memory.id,
-        "stored_at": memory.updated_at,
+        "stored_at": memory.stored_at,
         "type": memory.type,
         "confidence": memory.confidence,
         "importance": memory.importance,
@@ -86,8 +86,7 @@ def delete(memory_id: str) -> Any:
 
 def tag_keys_param() -> list[str]:
     """`tags` from the query string (repeated or comma-separated) in comparison form, or 400."""
-    raw = [part for value in request.args.getlist("tags") for part in value.split(",")]
-    keys = list(dict.fromkeys(tag_key(tag) for tag in raw if tag.strip()))
+    keys = tag_keys_from_query(request.args.getlist("tags"))
     if not keys:
         raise InvalidRequest("'tags' query parameter is required", field="tags")
     return keys

@@ -9,7 +9,8 @@ from flask import Blueprint, jsonify, request
 
 from loci.api import services
 from loci.recall.candidates import Candidate
-from loci.recall.engine import Recall, RecallResult
+from loci.recall.engine import RecallResult
+from loci.recall.engine import recall as recall_memories
 from loci.recall.params import RecallParams
 from loci.timeutil import utcnow
 
@@ -23,7 +24,7 @@ def recall() -> Any:
     params = RecallParams.from_args(
         request.args, max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
     )
-    result = Recall(svc, params, utcnow()).run()
+    result = recall_memories(svc, params, utcnow())
     body = response_body(result)
     body["query_time_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(body)
@@ -51,6 +52,8 @@ def response_body(result: RecallResult) -> dict[str, Any]:
             "replacement_count": result.replaced,
         },
     }
+    if params.queries:
+        body["queries"] = params.queries
     if where.tags:
         body["tags"] = list(where.tags)
     if where.exclude_tags:
@@ -60,10 +63,11 @@ def response_body(result: RecallResult) -> dict[str, Any]:
     if params.expand_relations:
         body["expansion"] = {
             "enabled": True,
-            "seed_count": params.limit,
+            "seed_count": result.seeds,
             "expanded_count": result.expanded,
-            "relation_limit": params.relation_limit,
-            "expansion_limit": params.expansion_limit,
+            "included_count": result.included,
+            "relation_limit": result.relation_limit,
+            "expansion_limit": result.expansion_limit,
         }
     if result.degraded:
         body["degraded_reasons"] = result.degraded

@@ -55,7 +55,8 @@ def _tags(value: Any) -> list[str]:
     return tags
 
 
-def _embedding(value: Any) -> Any:
+def _embedding(value: Any, info: ValidationInfo) -> Any:
+    """A vector as a list of numbers or a comma-separated string, of the store's dimension."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -68,6 +69,9 @@ def _embedding(value: Any) -> Any:
         raise ValueError("must contain only numbers") from None
     if not all(math.isfinite(x) for x in vector):
         raise ValueError("must contain only finite numbers")
+    dimension = (info.context or {}).get("dimension")
+    if dimension and len(vector) != dimension:
+        raise ValueError(f"must contain exactly {dimension} values (got {len(vector)})")
     return vector
 
 
@@ -124,7 +128,7 @@ class MemoryFields(BaseModel):
             return None
         if not isinstance(value, dict):
             raise ValueError("must be an object")
-        if len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_BYTES:
+        if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
             raise ValueError(f"must serialise to at most {MAX_METADATA_BYTES} bytes")
         return value
 
@@ -134,14 +138,6 @@ class StoreMemory(MemoryFields):
 
     content: str  # type: ignore[assignment]  # required here
     embedding: Embedding = None
-
-    @field_validator("embedding")
-    @classmethod
-    def _dimension(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
-        dimension = (info.context or {}).get("dimension")
-        if value is not None and dimension and len(value) != dimension:
-            raise ValueError(f"must contain exactly {dimension} values (got {len(value)})")
-        return value
 
 
 class PatchMemory(MemoryFields):

@@ -18,8 +18,6 @@ class EmbeddingProvider(Protocol):
     """"local", "openai" or "placeholder"."""
     model: str
     dimension: int
-    remote: bool
-    """True when calls leave the process (worth running several at once)."""
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; raises EmbeddingError."""

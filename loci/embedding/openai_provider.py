@@ -32,7 +32,6 @@ def default_dimension(model: str | None) -> int | None:
 
 class OpenAIProvider:
     name = "openai"
-    remote = True
 
     def __init__(
         self,
@@ -68,8 +67,14 @@ class OpenAIProvider:
             ) from exc
         except openai.APIError as exc:  # connection errors, timeouts, bad bodies
             raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
-        ordered = sorted(response.data, key=lambda item: item.index)
-        return check_vectors([list(item.embedding) for item in ordered], len(texts), self.dimension, self.model)
+        except (ValueError, TypeError) as exc:  # the client could not read the answer
+            raise EmbeddingError(f"malformed embeddings response: {exc}") from exc
+        try:
+            ordered = sorted(response.data, key=lambda item: item.index)
+            vectors = [list(item.embedding) for item in ordered]
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise EmbeddingError(f"malformed embeddings response: {exc}") from exc
+        return check_vectors(vectors, len(texts), self.dimension, self.model)
 
 
 def _retry_after(response: Any) -> float | None:

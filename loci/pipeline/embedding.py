@@ -18,8 +18,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from loci.config import Settings
 from loci.embedding import EmbeddingProvider
@@ -30,6 +31,9 @@ from loci.stores.graph import GraphStore
 from loci.stores.vectors import VectorPoint, VectorStore
 
 log = logging.getLogger(__name__)
+
+_FAILED = object()
+"""What `_attempt` returns when a step failed (its items are already rescheduled)."""
 
 IDLE_WAIT_SECONDS = 0.5
 """How long one pass waits for work before checking the stop flag again."""
@@ -142,25 +146,19 @@ class EmbeddingWorker:
 
     # --- one batch
     def process(self, items: Sequence[WorkItem]) -> None:
+        """Embed (or refresh the payload of) one batch; every failure is retried or recorded, never dropped."""
         started = time.perf_counter()
-        try:
-            memories = self.graph.get_memories([item.memory_id for item in items])
-        except LociError as exc:
-            self._retry_or_fail(items, exc)
+        memories = self._attempt(items, lambda: self.graph.get_memories([item.memory_id for item in items]))
+        if memories is _FAILED:
             return
         live = [item for item in items if item.memory_id in memories]
         refresh = [i for i in live if _vector_current(memories[i.memory_id])]
         embed = [i for i in live if not _vector_current(memories[i.memory_id])]
-        try:
-            embed += self._refresh_payloads(refresh, memories)
-        except LociError as exc:
-            self._retry_or_fail(refresh, exc)
-        if embed:
-            try:
-                self._embed(embed, memories)
-            except LociError as exc:
-                self._retry_or_fail(embed, exc)
-                return
+        if refresh:
+            missing = self._attempt(refresh, lambda: self._refresh_payloads(refresh, memories))
+            embed += [] if missing is _FAILED else missing
+        if embed and self._attempt(embed, lambda: self._embed(embed, memories)) is _FAILED:
+            return
         self.stats.add(batches=1)
         self.stats.last_batch_size = len(items)
         log.debug(
@@ -172,6 +170,17 @@ class EmbeddingWorker:
             },
         )
 
+    def _attempt(self, items: Sequence[WorkItem], step: Callable[[], Any]) -> Any:
+        """Run one step for these items; on failure schedule their retry and return _FAILED."""
+        try:
+            return step()
+        except LociError as exc:
+            self._retry_or_fail(items, exc)
+        except Exception as exc:  # a bug, or a provider answering nonsense: retried like any failure
+            log.exception("unexpected error in embedding batch", extra={"event": "embedding.unexpected"})
+            self._retry_or_fail(items, LociError(f"unexpected {type(exc).__name__}: {exc}"))
+        return _FAILED
+
     def _embed(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> None:
         batch = [memories[item.memory_id] for item in items]
         vectors = self.provider.embed([memory.content for memory in batch])
@@ -179,6 +188,7 @@ class EmbeddingWorker:
             [VectorPoint(memory.id, vector, memory.payload()) for memory, vector in zip(batch, vectors, strict=True)]
         )
         marked = self.graph.mark_embedded([(m.id, content_hash(m.content)) for m in batch])
+        self._remove_orphans([m.id for m in batch if m.id not in set(marked)])
         self.stats.add(processed=len(marked))
         log.info(
             "memories embedded", extra={"event": "embedding.completed", "count": len(marked), "memory_ids": marked}
@@ -186,18 +196,28 @@ class EmbeddingWorker:
 
     def _refresh_payloads(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> list[WorkItem]:
         """Rewrite payloads of unchanged memories; return those whose vector is missing."""
-        if not items:
-            return []
         found = {p.id: p for p in self.vectors.retrieve([i.memory_id for i in items], with_vectors=True)}
         self.vectors.upsert(
             [VectorPoint(pid, point.vector, memories[pid].payload()) for pid, point in found.items() if point.vector]
         )
+        self._remove_orphans(list(found))
         if found:
             log.info(
                 "vector payloads refreshed",
                 extra={"event": "embedding.payload_refreshed", "count": len(found), "memory_ids": list(found)},
             )
         return [item for item in items if not found.get(item.memory_id) or not found[item.memory_id].vector]
+
+    def _remove_orphans(self, ids: list[str]) -> None:
+        """Delete vectors just written for memories deleted meanwhile (their own delete may have run first)."""
+        if not ids:
+            return
+        gone = sorted(set(ids) - self.graph.existing_ids(ids))
+        if gone:
+            self.vectors.delete(gone)
+            log.info(
+                "removed vectors of deleted memories", extra={"event": "embedding.orphans_removed", "memory_ids": gone}
+            )
 
     def _retry_or_fail(self, items: Sequence[WorkItem], exc: LociError) -> None:
         message = exc.message

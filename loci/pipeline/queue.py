@@ -93,8 +93,6 @@ class WorkQueue:
                 batch = self._pop_ready(max_items)
             if len(batch) > 1 and linger > 0:
                 self._linger(batch, max_items, linger)
-            for item in batch:
-                self._inflight.add(item.memory_id)
             return batch
 
     def _linger(self, batch: list[WorkItem], max_items: int, linger: float) -> None:
@@ -123,6 +121,7 @@ class WorkQueue:
                 skipped.append(memory_id)  # being worked on: its turn comes after
                 continue
             taken.append(WorkItem(memory_id, self._pending.pop(memory_id, 0)))
+            self._inflight.add(memory_id)  # at once: a put() while the batch lingers must not add it twice
         self._ready.extendleft(reversed(skipped))
         return taken
 
@@ -152,14 +151,3 @@ class WorkQueue:
         with self._cond:
             busy = bool(self._ready) or bool(self._inflight)
             return not busy and (not include_delayed or not self._delayed)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is ready or in flight; False on timeout."""
-        deadline = self._clock() + timeout
-        with self._cond:
-            while self._ready or self._inflight:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(timeout=min(remaining, 0.05))
-            return True

@@ -54,7 +54,13 @@ class RecallResult:
     warnings: list[str] = field(default_factory=list)
     suppressed: int = 0
     replaced: int = 0
+    seeds: int = 0
+    relation_limit: int = 0
+    expansion_limit: int = 0
     expanded: int = 0
+    """Memories reached over edges and scored."""
+    included: int = 0
+    """Of those, how many made it into the results."""
     dedup_removed: int = 0
     relations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
@@ -70,6 +76,8 @@ class Recall:
         self.degraded: list[str] = []
         self.where = self._filter()
         self.vector: list[float] | None = None
+        self.relation_limit = params.relation_limit or services.settings.recall_relation_limit
+        self.expansion_limit = params.expansion_limit or services.settings.recall_expansion_limit
 
     def _filter(self) -> MemoryFilter:
         params, start, end = self.params, self.params.start, self.params.end
@@ -116,16 +124,13 @@ class Recall:
         )
         for candidate in kept:
             self._score(candidate)
-        ranked = self._rank(kept)[: self.params.limit]
-        expanded = 0
+        ranked, dedup_removed = self.select(kept)
+        seeds, expanded = len(ranked), 0
         if self.params.expand_relations and ranked:
             extra = self._expand(ranked)
             expanded = len(extra)
-            ranked = self._rank(ranked + extra)[: self.params.limit]
-        min_score = self.params.min_score if self.params.min_score is not None else self.svc.settings.recall_min_score
-        if min_score > 0:
-            ranked = [c for c in ranked if c.score >= min_score]
-        ranked, dedup_removed = _dedupe(ranked)
+            ranked, more_removed = self.select(ranked + extra)
+            dedup_removed += more_removed
         self.svc.access.record(c.id for c in ranked)
         return RecallResult(
             params=self.params,
@@ -139,7 +144,11 @@ class Recall:
             warnings=self.warnings,
             suppressed=suppressed,
             replaced=replaced,
+            seeds=seeds,
+            relation_limit=self.relation_limit,
+            expansion_limit=self.expansion_limit,
             expanded=expanded,
+            included=sum(1 for c in ranked if c.match_type == "relation"),
             dedup_removed=dedup_removed,
             relations=self._relations(ranked),
         )
@@ -162,13 +171,15 @@ class Recall:
     def _gather(self, vector: list[float] | None, keyword_hits: dict[str, float]) -> list[Candidate]:
         """Vector and full-text hits, read from the graph in one query; or a plain listing with no query."""
         cosines: dict[str, float] = {}
+        searched = False
         if vector is not None:
             try:
                 cosines = {hit.id: hit.score for hit in self.svc.vectors.search(vector, self.fetch_size(), self.where)}
+                searched = True
             except LociError as exc:
                 self.degraded.append(f"vector store: {exc.message}")
                 log.warning("vector search failed; recall answers from the graph", extra={"event": "recall.degraded"})
-        if vector is None and not self.words:
+        if not searched and not self.words:  # nothing to search with: list by importance (or time)
             order = {SortMode.SCORE: "importance"}.get(self.sort, self.sort.value)
             return [
                 Candidate(m, "trending", "graph")
@@ -197,11 +208,8 @@ class Recall:
         candidate.score = parts.total(self.weights)
 
     def _expand(self, seeds: list[Candidate]) -> list[Candidate]:
-        settings = self.svc.settings
-        relation_limit = self.params.relation_limit or settings.recall_relation_limit
-        expansion_limit = self.params.expansion_limit or settings.recall_expansion_limit
         extra = expansion.neighbors(
-            self.svc.graph, seeds, AUTHORABLE_RELATIONS, relation_limit, expansion_limit, self.where
+            self.svc.graph, seeds, AUTHORABLE_RELATIONS, self.relation_limit, self.expansion_limit, self.where
         )
         if self.params.current_state:
             extra, _, _ = expansion.current_state(self.svc.graph, extra, self.where, self.now)
@@ -212,14 +220,23 @@ class Recall:
                 for candidate in extra:
                     if self.vector is not None and vectors.get(candidate.id):
                         candidate.cosine = expansion.cosine(self.vector, vectors[candidate.id] or [])
-            except LociError:
-                pass  # scored without the vector signal; recall is already marked degraded
+            except LociError as exc:
+                self.degraded.append(f"vector store: {exc.message}")  # scored without the vector signal
         for candidate in extra:
             relation = candidate.components.relation
             self._score(candidate)
             candidate.components.relation = relation
             candidate.score = candidate.components.total(self.weights)
         return extra
+
+    def select(self, candidates: list[Candidate]) -> tuple[list[Candidate], int]:
+        """Rank, drop repeats and low scores, then cut to the limit; returns (results, repeats dropped)."""
+        ranked, removed = _dedupe(self._rank(candidates))
+        settings = self.svc.settings
+        min_score = self.params.min_score if self.params.min_score is not None else settings.recall_min_score
+        if min_score > 0:
+            ranked = [c for c in ranked if c.score >= min_score]
+        return ranked[: self.params.limit], removed
 
     def _rank(self, candidates: list[Candidate]) -> list[Candidate]:
         sort = self.sort
@@ -257,3 +274,41 @@ def _dedupe(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
         seen.add(fingerprint)
         kept.append(candidate)
     return kept, len(candidates) - len(kept)
+
+
+def recall(services: Services, params: RecallParams, now: datetime) -> RecallResult:
+    """Run a recall; with `queries`, run one per query and merge them, best score per memory."""
+    if not params.queries:
+        return Recall(services, params, now).run()
+    parts = [
+        Recall(services, params.model_copy(update={"query": query, "queries": []}), now).run()
+        for query in params.queries
+    ]
+    best: dict[str, Candidate] = {}
+    for part in parts:
+        for candidate in part.candidates:
+            if candidate.id not in best or candidate.score > best[candidate.id].score:
+                best[candidate.id] = candidate
+    merger = Recall(services, params, now)
+    ranked, removed = merger.select(list(best.values()))
+    first = parts[0]
+    return RecallResult(
+        params=params,
+        candidates=ranked,
+        words=list(dict.fromkeys(word for part in parts for word in part.words)),
+        where=first.where,
+        sort=first.sort,
+        vector_enabled=any(part.vector_enabled for part in parts),
+        vector_matched=sum(1 for c in ranked if c.source == "qdrant"),
+        degraded=list(dict.fromkeys(reason for part in parts for reason in part.degraded)),
+        warnings=list(dict.fromkeys(warning for part in parts for warning in part.warnings)),
+        suppressed=sum(part.suppressed for part in parts),
+        replaced=sum(part.replaced for part in parts),
+        seeds=sum(part.seeds for part in parts),
+        relation_limit=first.relation_limit,
+        expansion_limit=first.expansion_limit,
+        expanded=sum(part.expanded for part in parts),
+        included=sum(1 for c in ranked if c.match_type == "relation"),
+        dedup_removed=removed + sum(part.dedup_removed for part in parts),
+        relations={c.id: rel for part in parts for c in part.candidates if (rel := part.relations.get(c.id))},
+    )

@@ -28,13 +28,20 @@ def current_state(
 ) -> tuple[list[Candidate], int, int]:
     """Drop memories that are not current; put the newest replacement in place of a superseded one.
 
-    Returns (kept, suppressed count, replacement count). A replacement takes over the
-    vector match of the memory it replaces, so it ranks where that one would have.
+    A memory is superseded when a current memory replaces it (directly or down a chain);
+    the furthest current one along the chain takes its place. Returns (kept, suppressed
+    count, replacement count). A replacement takes over the vector match of the memory it
+    replaces, so it ranks where that one would have.
     """
     stamp = iso(now)
     valid = [c for c in candidates if is_current(c.memory, stamp)]
     suppressed = len(candidates) - len(valid)
-    heads = graph.superseded([c.id for c in valid])
+    chains = graph.successors([c.id for c in valid])
+    heads = {
+        old: head
+        for old, chain in chains.items()
+        if (head := next((m for m in chain if is_current(m, stamp)), None)) is not None
+    }
     present = {c.id for c in valid if c.id not in heads}
     kept: list[Candidate] = []
     replaced = 0

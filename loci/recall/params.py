@@ -10,12 +10,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from werkzeug.datastructures import MultiDict
 
 from loci.api.schemas import Embedding, Timestamp, parse
 from loci.errors import InvalidRequest
-from loci.memory import tag_key
+from loci.memory import tag_keys_from_query
 from loci.stores.filters import TagMatch, TagMode
 
 TRUE = {"1", "true", "yes", "y", "on"}
@@ -45,7 +45,8 @@ ALIASES: dict[str, str] = {
     "expand": "expand_relations",
     "relation_expansion_limit": "expansion_limit",
 }
-LIST_PARAMS = ("tags", "exclude_tags")
+LIST_PARAMS = ("tags", "exclude_tags", "queries")
+MAX_QUERIES = 10
 
 
 def _bool(value: Any) -> Any:
@@ -60,8 +61,15 @@ def _bool(value: Any) -> Any:
 
 
 def _tag_keys(value: Any) -> list[str]:
-    parts = value if isinstance(value, list) else [value]
-    return list(dict.fromkeys(tag_key(p) for item in parts for p in str(item).split(",") if p.strip()))
+    return tag_keys_from_query(str(item) for item in (value if isinstance(value, list) else [value]))
+
+
+def _queries(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    queries = list(dict.fromkeys(q.strip() for item in items for q in str(item).split(",") if q.strip()))
+    if len(queries) > MAX_QUERIES:
+        raise ValueError(f"at most {MAX_QUERIES} queries")
+    return queries
 
 
 Flag = Annotated[bool | None, BeforeValidator(_bool)]
@@ -72,6 +80,8 @@ class RecallParams(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
 
     query: str | None = None
+    queries: Annotated[list[str], BeforeValidator(_queries)] = []
+    """Several queries at once: each is searched on its own, the results merged."""
     limit: int = 5
     tags: TagKeys = []
     tag_mode: TagMode = TagMode.ANY
@@ -86,7 +96,7 @@ class RecallParams(BaseModel):
     expansion_limit: int | None = None
     state_mode: StateMode = StateMode.CURRENT
     current_only: Flag = None
-    min_score: float | None = None
+    min_score: Annotated[float | None, Field(allow_inf_nan=False)] = None
     embedding: Embedding = None
 
     @field_validator("query", "time_query", mode="before")
@@ -112,14 +122,6 @@ class RecallParams(BaseModel):
     @classmethod
     def _unit(cls, value: float | None) -> float | None:
         return None if value is None else max(0.0, min(1.0, value))
-
-    @field_validator("embedding", mode="after")
-    @classmethod
-    def _dimension(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
-        dimension = (info.context or {}).get("dimension")
-        if value is not None and dimension and len(value) != dimension:
-            raise ValueError(f"must contain exactly {dimension} values (got {len(value)})")
-        return value
 
     @property
     def current_state(self) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+MAX_DAYS = 365 * 1000
+"""Longer spans are not time windows anyone means."""
 _UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
 _RELATIVE = re.compile(r"^(?:last|past|previous)\s+(\d+)\s+(hour|day|week|month|year)s?$")
 _SINGLE = re.compile(r"^(?:last|past|previous)\s+(hour|day|week|month|year)$")
@@ -30,8 +32,10 @@ def parse_time_query(text: str, now: datetime) -> tuple[datetime, datetime] | No
     if phrase == "this year":
         return midnight.replace(month=1, day=1), now
     if match := _RELATIVE.match(phrase):
-        count, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(days=count * _UNIT_DAYS[unit]), now
+        days = int(match.group(1)) * _UNIT_DAYS[match.group(2)]
+        if days > MAX_DAYS:
+            return None
+        return now - timedelta(days=days), now
     if match := _SINGLE.match(phrase):
         return now - timedelta(days=_UNIT_DAYS[match.group(1)]), now
     return None

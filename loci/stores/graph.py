@@ -27,6 +27,9 @@ from loci.stores.filters import MemoryFilter, TagMode
 
 log = logging.getLogger(__name__)
 
+SUPERSEDE_MAX_HOPS = 10
+"""How far a chain of replacements is followed."""
+
 PAGE_SIZE = 1000
 """Rows per page for every full scan (well under FalkorDB's result-set cap)."""
 
@@ -139,10 +142,21 @@ class GraphStore:
         )
         return {row[0].properties["id"]: Memory.from_node(row[0].properties) for row in rows}
 
-    def replace_memory(self, memory: Memory) -> bool:
-        """Overwrite a memory's properties; False if it no longer exists."""
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids still have a memory."""
+        if not ids:
+            return set()
         rows = self._query(
-            "MATCH (m:Memory {id: $id}) SET m = $props RETURN m.id", {"id": memory.id, "props": memory.to_node()}
+            "UNWIND $ids AS id MATCH (m:Memory {id: id}) RETURN m.id", {"ids": list(ids)}, read_only=True
+        )
+        return {row[0] for row in rows}
+
+    def update_memory(self, memory: Memory, fields: Sequence[str]) -> bool:
+        """Write only these fields of `memory` (and what derives from them), leaving the rest of the
+        node as it is, so concurrent writers of other fields are not undone. False if it is gone."""
+        rows = self._query(
+            "MATCH (m:Memory {id: $id}) SET m += $props RETURN m.id",
+            {"id": memory.id, "props": memory.node_fields(fields)},
         )
         return bool(rows)
 
@@ -158,13 +172,19 @@ class GraphStore:
                 {"ids": list(ids), "when": when},
             )
 
-    def count_memories(self, excluded_types: Sequence[str] = ()) -> int:
+    def embedding_counts(self, excluded_types: Sequence[str] = ()) -> dict[str, int]:
+        """How many memories are in each embedding state."""
         rows = self._query(
-            "MATCH (m:Memory) WHERE NOT m.type IN $excluded RETURN count(m)",
+            "MATCH (m:Memory) WHERE NOT m.type IN $excluded RETURN m.embedding_status, count(m)",
             {"excluded": list(excluded_types)},
             read_only=True,
         )
-        return int(rows[0][0])
+        counts = {status.value: 0 for status in EmbeddingStatus}
+        counts.update({str(status): int(count) for status, count in rows if status})
+        return counts
+
+    def count_memories(self, excluded_types: Sequence[str] = ()) -> int:
+        return sum(self.embedding_counts(excluded_types).values())
 
     def iter_ids(self, *, status: EmbeddingStatus | None = None, page_size: int = PAGE_SIZE) -> Iterator[str]:
         """Every memory id (optionally only those in one embedding state), paged by id."""
@@ -299,24 +319,23 @@ class GraphStore:
         )
         return {memory_id: list(edges) for memory_id, edges in rows}
 
-    def superseded(self, ids: Sequence[str], max_hops: int = 5) -> dict[str, Memory]:
-        """For memories replaced through INVALIDATED_BY / EVOLVED_INTO, the newest replacement.
+    def successors(self, ids: Sequence[str], max_hops: int = SUPERSEDE_MAX_HOPS) -> dict[str, list[Memory]]:
+        """For memories replaced through INVALIDATED_BY / EVOLVED_INTO, their replacements, furthest first.
 
-        Follows the chain to its head (a memory with no further replacement), at most
-        `max_hops` edges, never around a cycle.
+        A memory absent from the answer has no replacement. Chains are followed up to
+        `max_hops` edges; a cycle never brings a memory back as its own replacement.
         """
         if not ids:
             return {}
         rows = self._query(
             "UNWIND $ids AS id MATCH p = (old:Memory {id: id})-[:INVALIDATED_BY|EVOLVED_INTO*1.."
-            f"{int(max_hops)}]->(head:Memory) "
-            "WHERE NOT (head)-[:INVALIDATED_BY|EVOLVED_INTO]->(:Memory) AND head.id <> id "
-            "WITH id, head, length(p) AS hops ORDER BY hops DESC "
-            "WITH id, collect(head)[0] AS head RETURN id, head",
+            f"{int(max_hops)}]->(next:Memory) WHERE next.id <> id "
+            "WITH id, next, max(length(p)) AS hops ORDER BY hops DESC "
+            "RETURN id, collect(next)",
             {"ids": list(ids)},
             read_only=True,
         )
-        return {old_id: Memory.from_node(head.properties) for old_id, head in rows}
+        return {old_id: [Memory.from_node(node.properties) for node in chain] for old_id, chain in rows}
 
     # --- search
     def fulltext_search(self, query: str, where: MemoryFilter, limit: int) -> dict[str, float]:

@@ -33,8 +33,9 @@ class EmbeddedQdrantStore:
 
     def __init__(self, path: Path, dimension: int, autodetect: bool = True) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._state = threading.Condition()
         self._closed = False
+        self._active = 0  # calls under way; close() waits for them
         self._writes_since_optimize = 0
         existing = self._existing_dimension()
         self.dimension = resolve_dimension(dimension, existing, autodetect, f"embedded Qdrant at {self.path}")
@@ -66,12 +67,18 @@ class EmbeddedQdrantStore:
                 self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
 
     def _call(self, operation: str, fn: Any, *args: Any) -> Any:
-        if self._closed:
-            raise VectorStoreUnavailable("embedded Qdrant is closed")
+        with self._state:
+            if self._closed:
+                raise VectorStoreUnavailable("embedded Qdrant is closed")
+            self._active += 1
         try:
             return fn(*args)
         except Exception as exc:  # qdrant-edge raises plain Exception
             raise StoreError(f"embedded Qdrant {operation} failed: {exc}") from exc
+        finally:
+            with self._state:
+                self._active -= 1
+                self._state.notify_all()
 
     # --- VectorStore
     def ping(self) -> None:
@@ -132,11 +139,13 @@ class EmbeddedQdrantStore:
         self._call("optimize", self._shard.optimize)
         return True
 
-    def close(self) -> None:
-        with self._lock:
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new calls, wait for those under way, then flush and close the shard."""
+        with self._state:
             if self._closed:
                 return
             self._closed = True
+            self._state.wait_for(lambda: self._active == 0, timeout)
             try:
                 self._shard.flush()
             finally:
