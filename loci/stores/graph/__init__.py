@@ -1,0 +1,26 @@
+"""GraphStore: every Cypher query Loci runs, each behind a named method, grouped by concern.
+
+FalkorDB is the record. Memories are `Memory` nodes (see `loci.memory.Memory.to_node`),
+relationships are typed edges between them. Every query takes its values as parameters;
+the only text ever formatted into a query is a relationship type or a depth, and those
+come from `RelationType` or a validated integer. Scans are paged by `id`, so nothing is
+truncated by FalkorDB's result-set cap however large the graph grows.
+
+    base.py        connection, plumbing, schema
+    memories.py    memory nodes
+    relations.py   edges, walks, replacements
+    search.py      full-text and filtered listings
+    pipeline.py    embedding and enrichment progress on nodes
+"""
+
+from loci.stores.graph.base import PAGE_SIZE, GraphBase
+from loci.stores.graph.memories import MemoryQueries
+from loci.stores.graph.pipeline import PipelineQueries
+from loci.stores.graph.relations import Neighbor, Related, RelationQueries
+from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
+
+__all__ = ["ORDERS", "PAGE_SIZE", "GraphStore", "Neighbor", "Related", "filter_clause"]
+
+
+class GraphStore(MemoryQueries, RelationQueries, SearchQueries, PipelineQueries, GraphBase):
+    """Memories and their relationships in one FalkorDB graph."""

@@ -1,0 +1,94 @@
+"""GraphBase: the FalkorDB connection, query plumbing and schema shared by every query group.
+
+FalkorDB is the record. Memories are `Memory` nodes (see `loci.memory.Memory.to_node`),
+relationships are typed edges between them. Every query takes its values as parameters;
+the only text ever formatted into a query is a relationship type or a depth, and those
+come from `RelationType` or a validated integer. Scans are paged by `id`, so nothing is
+truncated by FalkorDB's result-set cap however large the graph grows.
+
+Connection failures become `GraphUnavailable` (503 at the API); a query the server rejects
+becomes `StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import redis
+from falkordb import FalkorDB
+
+from loci.errors import GraphUnavailable, StoreError
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+"""Rows per page for every full scan (well under FalkorDB's result-set cap)."""
+
+_SCHEMA = (
+    "CREATE INDEX FOR (m:Memory) ON (m.id)",
+    "CREATE INDEX FOR (m:Memory) ON (m.embedding_status)",
+    "CREATE INDEX FOR (m:Memory) ON (m.tag_keys)",
+    "CALL db.idx.fulltext.createNodeIndex('Memory', 'content')",
+)
+
+
+class GraphBase:
+    """One FalkorDB graph: the connection and the query plumbing the query groups build on."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        graph_name: str,
+        password: str | None = None,
+        socket_timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.graph_name = host, port, graph_name
+        try:
+            self._db = FalkorDB(
+                host=host,
+                port=port,
+                password=password,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=min(socket_timeout, 3.0),
+            )
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise GraphUnavailable(f"FalkorDB at {host}:{port} is unreachable: {exc}") from exc
+        self._graph = self._db.select_graph(graph_name)
+
+    # --- plumbing
+    def _query(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[list[Any]]:
+        try:
+            run = self._graph.ro_query if read_only else self._graph.query
+            result = run(cypher, params)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
+        except redis.exceptions.ResponseError as exc:
+            raise StoreError(f"FalkorDB rejected a query: {exc}") from exc
+        return result.result_set
+
+    def ping(self) -> None:
+        """Raise GraphUnavailable unless the server answers."""
+        try:
+            self._db.connection.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
+
+    def ensure_schema(self) -> None:
+        """Create the indexes Loci relies on; existing ones are left as they are."""
+        for statement in _SCHEMA:
+            try:
+                self._query(statement)
+            except StoreError as exc:
+                if "already indexed" not in str(exc):
+                    raise
+
+    def close(self) -> None:
+        self._db.connection.close()
+
+    def drop(self) -> None:
+        """Delete the whole graph (tests and benchmarks only)."""
+        with contextlib.suppress(redis.exceptions.ResponseError):  # nothing stored yet
+            self._graph.delete()
