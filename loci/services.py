@@ -17,14 +17,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
 from loci.config import Settings
 from loci.embedding import EmbeddingProvider, configured_dimension, open_provider
+from loci.enrichment.entities import EntityExtractor
+from loci.enrichment.llm import LLMClassifier
 from loci.errors import ConfigError
+from loci.events import EventBus
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
+from loci.pipeline.enrichment import EnrichmentWorker
 from loci.pipeline.queue import WorkQueue
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
@@ -41,7 +46,10 @@ class Services:
     provider: EmbeddingProvider
     embedding_queue: WorkQueue
     embedding_worker: EmbeddingWorker
+    enrichment_queue: WorkQueue
+    enrichment_worker: EnrichmentWorker
     access: AccessRecorder
+    events: EventBus
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     started_at: float = field(default_factory=time.time)
@@ -79,15 +87,27 @@ class Services:
             undo.callback(vectors.close)
             provider = open_provider(settings, vectors.dimension)
             undo.pop_all()
-        queue = WorkQueue("embedding")
+        events = EventBus(settings.stream_max_subscribers)
+        embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
         services = cls(
             settings=settings,
             graph=graph,
             vectors=vectors,
             provider=provider,
-            embedding_queue=queue,
-            embedding_worker=EmbeddingWorker(graph, vectors, provider, queue, settings),
+            embedding_queue=embedding_queue,
+            embedding_worker=EmbeddingWorker(graph, vectors, provider, embedding_queue, settings, events),
+            enrichment_queue=enrichment_queue,
+            enrichment_worker=EnrichmentWorker(
+                graph,
+                enrichment_queue,
+                embedding_queue,
+                entity_extractor(settings.enrichment_spacy_model),
+                LLMClassifier.from_settings(settings),
+                settings,
+                events,
+            ),
             access=AccessRecorder(graph),
+            events=events,
             falkordb_server=server,
             configured_dimension=dimension,
             _data_lock=data_lock,
@@ -101,8 +121,9 @@ class Services:
             if self._started_pid == os.getpid():
                 return
             self._started_pid = os.getpid()
-        self.embedding_worker.requeue_pending()
-        self.embedding_worker.start()
+        for worker in (self.embedding_worker, self.enrichment_worker):
+            worker.requeue_pending()
+            worker.start()
         self.access.start()
 
     def close(self) -> None:
@@ -114,6 +135,7 @@ class Services:
             self._started_pid = None
         atexit.unregister(self.close)
         self.embedding_worker.stop()
+        self.enrichment_worker.stop()
         self.access.stop()
         self.background.shutdown(wait=True, cancel_futures=True)
         self.vectors.close()
@@ -123,6 +145,12 @@ class Services:
         if self._data_lock:
             self._data_lock.close()
             self._data_lock = None
+
+
+@lru_cache(maxsize=2)
+def entity_extractor(preferred: str) -> EntityExtractor:
+    """The entity extractor, loaded once per process (tests build many apps)."""
+    return EntityExtractor.load(preferred)
 
 
 def _uses_data_dir(settings: Settings) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from loci.memory import EmbeddingStatus
+from loci.memory import StageStatus
 from loci.services import Services
 
 
@@ -28,7 +28,7 @@ def test_store_returns_ids_at_once_and_queues_the_embedding(client: FlaskClient,
     assert body["importance"] == 0.8
     assert services.embedding_queue.stats().pending == 1
     memory = services.graph.get_memory(body["memory_id"])
-    assert memory is not None and memory.embedding_status is EmbeddingStatus.PENDING
+    assert memory is not None and memory.embedding_status is StageStatus.PENDING
     assert memory.tags == ["project:loci", "Ops"]
     assert memory.metadata == {"source": "chat"}
 
@@ -59,7 +59,7 @@ def test_store_with_a_precomputed_embedding_writes_the_vector_now(client: FlaskC
     (point,) = services.vectors.retrieve([body["memory_id"]])
     assert point.payload["content"] == "something worth keeping"
     got = services.graph.get_memory(body["memory_id"])
-    assert got is not None and got.embedding_status is EmbeddingStatus.COMPLETED
+    assert got is not None and got.embedding_status is StageStatus.COMPLETED
 
 
 def test_get_patch_delete(client: FlaskClient, services: Services) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from loci.memory import EmbeddingStatus
+from loci.memory import StageStatus
 from loci.services import Services
 from tests.openai_server import OpenAIServer
 
@@ -34,7 +34,7 @@ def store(app: Flask, content: str, **fields: object) -> str:
     return str(response.json["memory_id"])
 
 
-def status(svc: Services, memory_id: str) -> EmbeddingStatus:
+def status(svc: Services, memory_id: str) -> StageStatus:
     memory = svc.graph.get_memory(memory_id)
     assert memory is not None
     return memory.embedding_status
@@ -43,11 +43,11 @@ def status(svc: Services, memory_id: str) -> EmbeddingStatus:
 def test_one_provider_call_and_one_upsert_per_batch(stub_app: Flask, openai_server: OpenAIServer) -> None:
     svc: Services = stub_app.extensions["loci"]
     ids = [store(stub_app, f"memory number {n}") for n in range(12)]
-    assert all(status(svc, i) is EmbeddingStatus.PENDING for i in ids)
+    assert all(status(svc, i) is StageStatus.PENDING for i in ids)
     svc.embedding_worker.drain()
     assert len(openai_server.stub.requests) == 1
     assert len(openai_server.stub.requests[0]["input"]) == 12
-    assert all(status(svc, i) is EmbeddingStatus.COMPLETED for i in ids)
+    assert all(status(svc, i) is StageStatus.COMPLETED for i in ids)
     assert svc.vectors.count() == 12
     assert svc.embedding_worker.stats.processed == 12
 
@@ -59,13 +59,13 @@ def test_a_failed_call_is_retried_later_not_slept_on(stub_app: Flask, openai_ser
     svc.embedding_worker.run_once()
     memory = svc.graph.get_memory(memory_id)
     assert memory is not None
-    assert memory.embedding_status is EmbeddingStatus.PENDING
+    assert memory.embedding_status is StageStatus.PENDING
     assert memory.embedding_attempts == 1 and "503" in (memory.embedding_error or "")
     assert svc.embedding_queue.stats().delayed == 1
     assert svc.vectors.count() == 0
     time.sleep(0.06)  # the retry delay (base 0.01 s, max 0.05 s) has passed
     svc.embedding_worker.drain()
-    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+    assert status(svc, memory_id) is StageStatus.COMPLETED
     assert svc.vectors.count() == 1
 
 
@@ -76,11 +76,11 @@ def test_after_max_attempts_the_memory_is_marked_failed_with_the_reason(
     memory_id = store(stub_app, "doomed")
     openai_server.stub.fail_next(3, status=500)
     deadline = time.monotonic() + 5
-    while status(svc, memory_id) is EmbeddingStatus.PENDING and time.monotonic() < deadline:
+    while status(svc, memory_id) is StageStatus.PENDING and time.monotonic() < deadline:
         svc.embedding_worker.run_once(wait=0.1)
     memory = svc.graph.get_memory(memory_id)
     assert memory is not None
-    assert memory.embedding_status is EmbeddingStatus.FAILED
+    assert memory.embedding_status is StageStatus.FAILED
     assert memory.embedding_attempts == 3
     assert "500" in (memory.embedding_error or "")
     assert svc.vectors.count() == 0  # no fake vector in place of a real one
@@ -94,10 +94,10 @@ def test_retry_after_from_a_429_is_honoured(stub_app: Flask, openai_server: Open
     openai_server.stub.fail_next(1, status=429, retry_after=0.4)
     svc.embedding_worker.run_once()
     svc.embedding_worker.drain()
-    assert status(svc, memory_id) is EmbeddingStatus.PENDING  # still waiting out Retry-After
+    assert status(svc, memory_id) is StageStatus.PENDING  # still waiting out Retry-After
     time.sleep(0.45)
     svc.embedding_worker.drain()
-    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+    assert status(svc, memory_id) is StageStatus.COMPLETED
 
 
 def test_pending_work_survives_a_restart(make_app: Callable[..., Flask]) -> None:
@@ -109,7 +109,7 @@ def test_pending_work_survives_a_restart(make_app: Callable[..., Flask]) -> None
     svc: Services = second.extensions["loci"]
     assert svc.embedding_worker.requeue_pending() == 3
     svc.embedding_worker.drain()
-    assert all(status(svc, i) is EmbeddingStatus.COMPLETED for i in ids)
+    assert all(status(svc, i) is StageStatus.COMPLETED for i in ids)
     assert svc.vectors.count() == 3
 
 
@@ -124,7 +124,7 @@ def test_content_edited_while_in_flight_is_embedded_again(stub_app: Flask) -> No
     svc.embedding_worker.drain()
     (point,) = svc.vectors.retrieve([memory_id])
     assert point.payload["content"] == "the second version"
-    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+    assert status(svc, memory_id) is StageStatus.COMPLETED
 
 
 def test_a_metadata_edit_rewrites_the_payload_without_calling_the_model(
@@ -177,7 +177,7 @@ def test_a_malformed_provider_answer_is_retried_not_dropped(stub_app: Flask, ope
     openai_server.stub.malformed = False
     time.sleep(0.06)
     svc.embedding_worker.drain()
-    assert status(svc, memory_id) is EmbeddingStatus.COMPLETED
+    assert status(svc, memory_id) is StageStatus.COMPLETED
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loci.memory import EmbeddingStatus, Memory, RelationType, content_hash
+from loci.memory import Memory, RelationType, StageStatus, content_hash
 from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.stores.graph import GraphStore
 
@@ -44,7 +44,7 @@ def test_create_get_replace_delete(graph: GraphStore) -> None:
     assert loaded.tags == ["Project/Loci"]
     assert loaded.tag_prefixes == ["project", "project:loci"]
     assert loaded.metadata == {"source": "chat", "n": [1, 2]}
-    assert loaded.embedding_status is EmbeddingStatus.PENDING
+    assert loaded.embedding_status is StageStatus.PENDING
 
     assert graph.update_memory(
         loaded.with_changes(content="Alice uses SQLite", importance=0.9), ["content", "importance"]
@@ -55,7 +55,7 @@ def test_create_get_replace_delete(graph: GraphStore) -> None:
     graph.mark_embedded([(memory.id, content_hash("Alice uses SQLite"))])
     assert graph.update_memory(changed.with_changes(tags=["x"]), ["tags"])
     after = graph.get_memory(memory.id)
-    assert after is not None and after.embedding_status is EmbeddingStatus.COMPLETED and after.tag_keys == ["x"]
+    assert after is not None and after.embedding_status is StageStatus.COMPLETED and after.tag_keys == ["x"]
 
     assert graph.delete_memory(memory.id)
     assert graph.get_memory(memory.id) is None
@@ -75,7 +75,7 @@ def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> Non
     graph.update_memory(edited.with_changes(content="second text, edited"), ["content"])
     marked = graph.mark_embedded([(kept.id, content_hash(kept.content)), (edited.id, content_hash(edited.content))])
     assert marked == [kept.id]
-    assert list(graph.iter_ids(status=EmbeddingStatus.PENDING)) == [edited.id]
+    assert list(graph.iter_ids(status=StageStatus.PENDING)) == [edited.id]
 
 
 def test_fulltext_search_with_filters(graph: GraphStore) -> None:
@@ -92,6 +92,16 @@ def test_fulltext_search_with_filters(graph: GraphStore) -> None:
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(exclude_tags=("project",)), 10)) == {b.id}
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(start="2026-01-15T00:00:00+00:00"), 10)) == {b.id}
     assert ids(graph.fulltext_search("kubernetes", MemoryFilter(include_archived=True), 10)) == {a.id, b.id, d.id}
+
+
+def test_time_windows_hold_at_both_ends(graph: GraphStore) -> None:
+    stamps = [f"2026-{month:02d}-15T12:00:00+00:00" for month in range(1, 13)]
+    memories = [make_memory(f"month {n}", timestamp=stamp) for n, stamp in enumerate(stamps, start=1)]
+    graph.create_memories(memories)
+    where = MemoryFilter(start="2026-03-01T00:00:00+00:00", end="2026-05-15T12:00:00+00:00")
+    found = sorted(m.timestamp for m in graph.list_memories(where, "time_asc", 50))
+    assert found == stamps[2:5]  # March, April, May (the end is inclusive)
+    assert [m.timestamp for m in graph.list_memories(MemoryFilter(end=stamps[0]), "time_asc", 50)] == stamps[:1]
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,16 @@ def test_embedded_store_keeps_points_across_reopen(tmp_path: Path) -> None:
     assert reopened.count() == 5
     assert reopened.search(points[2].vector or [], 1, MemoryFilter())[0].id == points[2].id
     reopened.close()
+
+
+def test_search_batch_matches_single_searches(vector_store: VectorStore) -> None:
+    points = [point(n, tags=["even"] if n % 2 == 0 else []) for n in range(12)]
+    vector_store.upsert(points)
+    queries = [points[0].vector or [], points[5].vector or [], unit(77)]
+    where = MemoryFilter(tags=("even",))
+    batch = vector_store.search_batch(queries, 3, where)
+    assert [[h.id for h in hits] for hits in batch] == [
+        [h.id for h in vector_store.search(q, 3, where)] for q in queries
+    ]
+    assert batch[0][0].id == points[0].id and batch[1][0].id != points[5].id  # 5 is odd: filtered out
+    assert vector_store.search_batch([], 3, where) == []

@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify
 from loci import __version__
 from loci.api import services
 from loci.errors import LociError
+from loci.memory import Stage
 from loci.timeutil import iso, utcnow
 
 bp = Blueprint("health", __name__)
@@ -26,7 +27,7 @@ def health() -> Any:
     graph_ok, states, graph_error = True, None, None
     try:
         svc.graph.ping()
-        states = svc.graph.embedding_counts(settings.recall_excluded_types)
+        states = svc.graph.stage_counts(settings.recall_excluded_types)[Stage.EMBEDDING]
     except LociError as exc:
         graph_ok, graph_error = False, exc.message
     vectors_ok, vector_count, vector_error = True, None, None

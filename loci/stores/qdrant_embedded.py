@@ -103,6 +103,19 @@ class EmbeddedQdrantStore:
         found = self._call("query", self._shard.query, request)
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
 
+    def search_batch(
+        self, vectors: Sequence[Sequence[float]], limit: int, where: MemoryFilter
+    ) -> list[list[VectorHit]]:
+        if not vectors:
+            return []
+        condition = to_edge_filter(where)
+        requests = [
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v)), filter=condition, with_payload=False)
+            for v in vectors
+        ]
+        found = self._call("query batch", self._shard.query_batch, qe.QueryBatchRequest(requests))
+        return [[VectorHit(str(p.id), float(p.score)) for p in hits] for hits in found]
+
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
         if not ids:
             return []

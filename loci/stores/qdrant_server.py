@@ -108,6 +108,16 @@ class QdrantServerStore:
         )
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
+    def search_batch(
+        self, vectors: Sequence[Sequence[float]], limit: int, where: MemoryFilter
+    ) -> list[list[VectorHit]]:
+        if not vectors:
+            return []
+        condition = to_client_filter(where)
+        requests = [models.QueryRequest(query=list(v), filter=condition, limit=limit) for v in vectors]
+        responses = self._call("query batch", self._client.query_batch_points, self.collection, requests)
+        return [[VectorHit(str(p.id), float(p.score)) for p in response.points] for response in responses]
+
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
         if not ids:
             return []

@@ -10,10 +10,12 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     memories.py    memory nodes
     relations.py   edges, walks, replacements
     search.py      full-text and filtered listings
-    pipeline.py    embedding and enrichment progress on nodes
+    pipeline.py    embedding and enrichment progress on nodes, similarity links
+    enrichment.py  temporal links and patterns
 """
 
 from loci.stores.graph.base import PAGE_SIZE, GraphBase
+from loci.stores.graph.enrichment import EnrichmentQueries
 from loci.stores.graph.memories import MemoryQueries
 from loci.stores.graph.pipeline import PipelineQueries
 from loci.stores.graph.relations import Neighbor, Related, RelationQueries
@@ -22,5 +24,5 @@ from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
 __all__ = ["ORDERS", "PAGE_SIZE", "GraphStore", "Neighbor", "Related", "filter_clause"]
 
 
-class GraphStore(MemoryQueries, RelationQueries, SearchQueries, PipelineQueries, GraphBase):
+class GraphStore(MemoryQueries, RelationQueries, SearchQueries, PipelineQueries, EnrichmentQueries, GraphBase):
     """Memories and their relationships in one FalkorDB graph."""

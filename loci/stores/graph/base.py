@@ -29,6 +29,10 @@ PAGE_SIZE = 1000
 _SCHEMA = (
     "CREATE INDEX FOR (m:Memory) ON (m.id)",
     "CREATE INDEX FOR (m:Memory) ON (m.embedding_status)",
+    "CREATE INDEX FOR (m:Memory) ON (m.enrichment_status)",
+    "CREATE INDEX FOR (m:Memory) ON (m.timestamp_epoch)",
+    "CREATE INDEX FOR (m:Memory) ON (m.type)",
+    "CREATE INDEX FOR (p:Pattern) ON (p.id)",
     "CREATE INDEX FOR (m:Memory) ON (m.tag_keys)",
     "CALL db.idx.fulltext.createNodeIndex('Memory', 'content')",
 )

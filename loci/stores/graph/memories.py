@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from loci.errors import StoreError
-from loci.memory import EmbeddingStatus, Memory
+from loci.memory import Memory, Stage, StageStatus
 from loci.stores.graph.base import PAGE_SIZE, GraphBase
 
 
@@ -62,28 +62,45 @@ class MemoryQueries(GraphBase):
                 {"ids": list(ids), "when": when},
             )
 
-    def embedding_counts(self, excluded_types: Sequence[str] = ()) -> dict[str, int]:
-        """How many memories are in each embedding state."""
+    def stage_counts(self, excluded_types: Sequence[str] = ()) -> dict[Stage, dict[str, int]]:
+        """How many memories are in each state of each pipeline stage."""
         rows = self._query(
-            "MATCH (m:Memory) WHERE NOT m.type IN $excluded RETURN m.embedding_status, count(m)",
+            "MATCH (m:Memory) WHERE NOT m.type IN $excluded RETURN m.embedding_status, m.enrichment_status, count(m)",
             {"excluded": list(excluded_types)},
             read_only=True,
         )
-        counts = {status.value: 0 for status in EmbeddingStatus}
-        counts.update({str(status): int(count) for status, count in rows if status})
+        counts = {stage: {status.value: 0 for status in StageStatus} for stage in Stage}
+        for embedding, enrichment, count in rows:
+            for stage, status in ((Stage.EMBEDDING, embedding), (Stage.ENRICHMENT, enrichment)):
+                key = status if status in counts[stage] else StageStatus.PENDING.value
+                counts[stage][key] += int(count)
         return counts
 
     def count_memories(self, excluded_types: Sequence[str] = ()) -> int:
-        return sum(self.embedding_counts(excluded_types).values())
+        return sum(self.stage_counts(excluded_types)[Stage.EMBEDDING].values())
 
-    def iter_ids(self, *, status: EmbeddingStatus | None = None, page_size: int = PAGE_SIZE) -> Iterator[str]:
-        """Every memory id (optionally only those in one embedding state), paged by id."""
-        where = "m.id > $after" + (" AND m.embedding_status = $status" if status else "")
+    def iter_ids(
+        self,
+        *,
+        stage: Stage = Stage.EMBEDDING,
+        status: StageStatus | None = None,
+        excluded_types: Sequence[str] = (),
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[str]:
+        """Every memory id (optionally only those in one state of a stage), paged by id."""
+        where = "m.id > $after AND NOT m.type IN $excluded"
+        if status:
+            where += f" AND m.{stage.value}_status = $status"
         after = ""
         while True:
             rows = self._query(
                 f"MATCH (m:Memory) WHERE {where} RETURN m.id ORDER BY m.id LIMIT $limit",
-                {"after": after, "status": status.value if status else None, "limit": page_size},
+                {
+                    "after": after,
+                    "status": status.value if status else None,
+                    "excluded": list(excluded_types),
+                    "limit": page_size,
+                },
                 read_only=True,
             )
             for (memory_id,) in rows:

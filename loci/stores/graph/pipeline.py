@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from loci.memory import EmbeddingStatus
+from loci.memory import Stage, StageStatus
 from loci.stores.graph.base import GraphBase
+from loci.timeutil import iso, utcnow
 
 
 class PipelineQueries(GraphBase):
@@ -25,22 +27,52 @@ class PipelineQueries(GraphBase):
             "m.embedding_error = null, m.embedding_attempts = 0 RETURN m.id",
             {
                 "rows": [{"id": memory_id, "hash": digest} for memory_id, digest in rows],
-                "completed": EmbeddingStatus.COMPLETED.value,
+                "completed": StageStatus.COMPLETED.value,
             },
         )
         return [row[0] for row in result]
 
-    def record_embedding_error(self, ids: Sequence[str], error: str, attempts: dict[str, int], *, final: bool) -> None:
-        """Note a failed attempt on each node; `final` marks them failed for good."""
+    def record_stage_error(
+        self, stage: Stage, ids: Sequence[str], error: str, attempts: dict[str, int], *, final: bool
+    ) -> None:
+        """Note a failed attempt of a stage on each node; `final` marks them failed for good."""
         if not ids:
             return
-        status = EmbeddingStatus.FAILED if final else EmbeddingStatus.PENDING
+        status = StageStatus.FAILED if final else StageStatus.PENDING
+        prefix = stage.value  # from the Stage enum, never from input
         self._query(
             "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) "
-            "SET m.embedding_status = $status, m.embedding_error = $error, m.embedding_attempts = row.attempts",
+            f"SET m.{prefix}_status = $status, m.{prefix}_error = $error, m.{prefix}_attempts = row.attempts",
             {
                 "rows": [{"id": memory_id, "attempts": attempts.get(memory_id, 1)} for memory_id in ids],
                 "status": status.value,
                 "error": error[:500],
             },
         )
+
+    def replace_similar(self, ids: Sequence[str], pairs: Sequence[tuple[str, str, float]]) -> None:
+        """Replace the SIMILAR_TO links of these memories with `pairs` (a, b, score), linked both ways."""
+        if not ids:
+            return
+        self._query("UNWIND $ids AS id MATCH (:Memory {id: id})-[r:SIMILAR_TO]-(:Memory) DELETE r", {"ids": list(ids)})
+        if pairs:
+            self._query(
+                "UNWIND $pairs AS p MATCH (a:Memory {id: p.a}), (b:Memory {id: p.b}) "
+                "MERGE (a)-[r1:SIMILAR_TO]->(b) SET r1.score = p.score, r1.updated_at = $now "
+                "MERGE (b)-[r2:SIMILAR_TO]->(a) SET r2.score = p.score, r2.updated_at = $now",
+                {"pairs": [{"a": a, "b": b, "score": score} for a, b, score in pairs], "now": iso(utcnow())},
+            )
+
+    def apply_if_unchanged(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Write (id, content hash, properties) rows, each only if the memory's content is still that one.
+
+        Returns the ids written; the others were edited or deleted meanwhile (an edit re-queues its memory).
+        """
+        if not rows:
+            return []
+        result = self._query(
+            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) WHERE m.content_hash = row.hash "
+            "SET m += row.props RETURN m.id",
+            {"rows": [{"id": memory_id, "hash": digest, "props": props} for memory_id, digest, props in rows]},
+        )
+        return [row[0] for row in result]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loci.memory import Memory
+from loci.memory import Memory, epoch
 from loci.stores.filters import MemoryFilter, TagMode
 from loci.stores.graph.base import GraphBase
 
@@ -35,9 +35,9 @@ class SearchQueries(GraphBase):
 
 
 ORDERS = {
-    "importance": "m.importance DESC, m.timestamp DESC",
-    "time_desc": "m.timestamp DESC",
-    "time_asc": "m.timestamp ASC",
+    "importance": "m.importance DESC, m.timestamp_epoch DESC",
+    "time_desc": "m.timestamp_epoch DESC",
+    "time_asc": "m.timestamp_epoch ASC",
     "updated_desc": "m.updated_at DESC",
     "updated_asc": "m.updated_at ASC",
 }
@@ -63,9 +63,9 @@ def filter_clause(where: MemoryFilter, var: str = "m") -> tuple[str, dict[str, A
         parts.append(f"NONE(t IN coalesce({var}.tag_prefixes, []) WHERE t IN $f_exclude)")
         params["f_exclude"] = list(where.exclude_tags)
     if where.start:
-        parts.append(f"{var}.timestamp >= $f_start")
-        params["f_start"] = where.start
+        parts.append(f"{var}.timestamp_epoch >= $f_start")
+        params["f_start"] = epoch(where.start)
     if where.end:
-        parts.append(f"{var}.timestamp <= $f_end")
-        params["f_end"] = where.end
+        parts.append(f"{var}.timestamp_epoch <= $f_end")
+        params["f_end"] = epoch(where.end)
     return " AND ".join(parts), params

@@ -1,0 +1,71 @@
+"""EventBus: live events for `GET /stream` subscribers (server-sent events).
+
+Publishers (the API, the workers, the scheduler) call `publish(type, data)`; each
+subscriber has its own bounded queue, and an event for a subscriber whose queue is full
+is dropped for that subscriber only, so a slow reader never holds anyone up. Events are
+not stored: a subscriber sees what happens while it is connected.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from loci.timeutil import iso, utcnow
+
+SUBSCRIBER_QUEUE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any]
+    timestamp: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "timestamp": self.timestamp, "data": self.data}
+
+
+class TooManySubscribers(Exception):
+    pass
+
+
+class EventBus:
+    def __init__(self, max_subscribers: int = 8) -> None:
+        self.max_subscribers = max_subscribers
+        self._subscribers: set[queue.Queue[Event]] = set()
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def publish(self, kind: str, **data: Any) -> None:
+        event = Event(kind, data, iso(utcnow()))
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for inbox in subscribers:
+            try:
+                inbox.put_nowait(event)
+            except queue.Full:
+                self.dropped += 1
+
+    @contextmanager
+    def subscribe(self) -> Iterator[queue.Queue[Event]]:
+        """A queue receiving every event until the block exits; TooManySubscribers when full."""
+        inbox: queue.Queue[Event] = queue.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
+        with self._lock:
+            if len(self._subscribers) >= self.max_subscribers:
+                raise TooManySubscribers(f"at most {self.max_subscribers} stream subscribers")
+            self._subscribers.add(inbox)
+        try:
+            yield inbox
+        finally:
+            with self._lock:
+                self._subscribers.discard(inbox)
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)

@@ -1,0 +1,257 @@
+"""StageWorker: the loop, retries and bookkeeping shared by the embedding and enrichment workers.
+
+A worker is one daemon thread draining a `WorkQueue` in batches. `run()` is the loop:
+honour the stop flag, take a batch (waiting at most a moment), `process` it, or do idle
+housekeeping. Subclasses implement `process`; each step of it runs through `attempt`, so a
+failure (a store outage, a provider error, or a bug) reschedules the batch's memories with
+exponential backoff and jitter instead of losing them. Attempts, the last error and the
+final `failed` status are written on each memory's node, under `<stage>_attempts` etc.
+A store outage does not use up attempts. Backoff is a queue entry with a not-before time,
+never a sleep in the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loci.errors import EmbeddingError, LociError, StoreUnavailable
+from loci.events import EventBus
+from loci.memory import Stage, StageStatus
+from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.stores.graph import GraphStore
+
+log = logging.getLogger(__name__)
+
+FAILED = object()
+"""What `attempt` returns when a step failed (its items are already rescheduled)."""
+
+IDLE_WAIT_SECONDS = 0.5
+"""How long one pass waits for work before checking the stop flag again."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with jitter, at least the server's Retry-After."""
+        delay = min(self.max_seconds, self.base_seconds * (2 ** max(attempts - 1, 0)))
+        return max(delay * random.uniform(0.5, 1.0), retry_after or 0.0)
+
+
+@dataclass
+class WorkerStats:
+    processed: int = 0
+    failed: int = 0
+    retries: int = 0
+    batches: int = 0
+    last_batch_size: int = 0
+    last_success_id: str | None = None
+    last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def succeeded(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            self.processed += len(ids)
+            if ids:
+                self.last_success_id, self.last_success_at = ids[-1], time.time()
+
+    def error(self, message: str) -> None:
+        with self._lock:
+            self.last_error, self.last_error_at = message, time.time()
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+
+
+class StageWorker(ABC):
+    """Base class: one thread, one queue, one pipeline stage."""
+
+    stage: Stage
+
+    def __init__(
+        self,
+        graph: GraphStore,
+        queue: WorkQueue,
+        *,
+        batch_size: int,
+        retry: RetryPolicy,
+        linger: float = 0.0,
+        nice: int = 0,
+        events: EventBus | None = None,
+    ) -> None:
+        self.graph, self.queue = graph, queue
+        self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
+        self.events = events or EventBus()
+        self.stats = WorkerStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- what subclasses provide
+    @abstractmethod
+    def process(self, items: Sequence[WorkItem]) -> None:
+        """Do this stage's work for one batch, each step through `attempt`."""
+
+    def idle(self) -> None:  # noqa: B027 - a hook; doing nothing is the default
+        """Housekeeping when there is nothing to do."""
+
+    # --- lifecycle
+    def start(self) -> None:
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name=f"loci-{self.stage}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def requeue_pending(self) -> int:
+        """Queue every memory whose node says this stage is unfinished (start-up recovery)."""
+        count = 0
+        page: list[str] = []
+        for memory_id in self.graph.iter_ids(stage=self.stage, status=StageStatus.PENDING):
+            page.append(memory_id)
+            if len(page) >= 1000:
+                count, page = count + self.queue.put_many(page), []
+        count += self.queue.put_many(page)
+        if count:
+            log.info("re-queued unfinished work", extra={"event": f"{self.stage}.requeued", "count": count})
+        return count
+
+    # --- the loop
+    def run(self) -> None:
+        lower_thread_priority(self.nice)
+        log.info("worker started", extra={"event": f"{self.stage}.worker_started", "nice": self.nice})
+        while not self._stop.is_set():
+            try:
+                if not self.run_once(wait=IDLE_WAIT_SECONDS):
+                    self.idle()
+            except Exception:  # the loop's edge: log, keep serving
+                log.exception("worker pass failed", extra={"event": f"{self.stage}.pass_error"})
+                self._stop.wait(1.0)
+        log.info("worker stopped", extra={"event": f"{self.stage}.worker_stopped"})
+
+    def run_once(self, wait: float = 0.0) -> int:
+        """Process one batch if one is ready (waiting up to `wait`); returns its size."""
+        items = self.queue.take(self.batch_size, wait=wait, linger=self.linger)
+        if not items:
+            return 0
+        try:
+            self.process(items)
+            self.stats.add(batches=1)
+            self.stats.last_batch_size = len(items)
+        finally:
+            self.queue.done(item.memory_id for item in items)
+        return len(items)
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Process batches in this thread until nothing is ready (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while self.run_once(wait=0.0):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.stage} queue did not drain")
+
+    # --- failures
+    def attempt(self, items: Sequence[WorkItem], step: Callable[[], Any]) -> Any:
+        """Run one step for these items; on failure reschedule them and return FAILED."""
+        try:
+            return step()
+        except LociError as exc:
+            self.retry_or_fail(items, exc)
+        except Exception as exc:  # a bug, or a remote service answering nonsense: retried like any failure
+            log.exception("unexpected error in a batch", extra={"event": f"{self.stage}.unexpected"})
+            self.retry_or_fail(items, LociError(f"unexpected {type(exc).__name__}: {exc}"))
+        return FAILED
+
+    def retry_or_fail(self, items: Sequence[WorkItem], exc: LociError) -> None:
+        message = exc.message
+        self.stats.error(message)
+        outage = isinstance(exc, StoreUnavailable)
+        retry_after = exc.retry_after if isinstance(exc, EmbeddingError) else None
+        final = [] if outage else [i for i in items if i.attempts + 1 >= self.retry.max_attempts]
+        again = [i for i in items if i not in final]
+        for item in again:
+            attempts = item.attempts if outage else item.attempts + 1
+            delay = self.retry.delay(attempts, retry_after)
+            self.queue.retry(WorkItem(item.memory_id, attempts), delay)
+            log.warning(
+                "stage failed, will retry",
+                extra={
+                    "event": f"{self.stage}.retry",
+                    "memory_id": item.memory_id,
+                    "attempt": item.attempts + 1,
+                    "delay_s": round(delay, 2),
+                    "error": message,
+                },
+            )
+        for item in final:
+            log.error(
+                "stage failed for good",
+                extra={"event": f"{self.stage}.failed", "memory_id": item.memory_id, "error": message},
+            )
+        for item in items:
+            self.events.publish(
+                f"{self.stage}.failed",
+                memory_id=item.memory_id,
+                error=message[:100],
+                attempt=item.attempts + 1,
+                will_retry=item not in final,
+            )
+        self.stats.add(retries=len(again), failed=len(final))
+        if not outage:
+            self._record(again, message, final=False)
+        self._record(final, message, final=True)
+
+    def _record(self, items: Sequence[WorkItem], message: str, *, final: bool) -> None:
+        if not items:
+            return
+        try:
+            self.graph.record_stage_error(
+                self.stage,
+                [i.memory_id for i in items],
+                message,
+                {i.memory_id: i.attempts + 1 for i in items},
+                final=final,
+            )
+        except LociError:
+            log.warning("could not record the error on the nodes", extra={"event": f"{self.stage}.record_error"})
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Give this thread (and the math threads it starts) a lower CPU priority.
+
+    Linux schedules threads individually, and torch's OpenMP team inherits the niceness of
+    the thread that first runs a model in it. Background work then uses the CPU that
+    requests leave idle instead of competing with them.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        log.warning("could not lower the thread's priority", extra={"event": "worker.nice_failed"})
