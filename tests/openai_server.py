@@ -1,6 +1,7 @@
 """A local OpenAI-compatible embeddings server for tests (the remote API cannot run here).
 
-It speaks the real protocol the `openai` client uses: `POST /v1/embeddings` with
+It speaks the real protocol the `openai` client uses: `POST /v1/chat/completions`
+(answering `chat_reply`), and `POST /v1/embeddings` with
 `input`, `model`, optional `dimensions` and `encoding_format` (`base64` by default from
 the client: little-endian float32). Vectors are hashed bags of words, so texts sharing
 words are similar, and they are deterministic.
@@ -53,6 +54,7 @@ class OpenAIStub:
     latency: float = 0.0
     fail_always: Fault | None = None
     wrong_dimension: bool = False
+    chat_reply: str = '{"type": "Insight", "confidence": 0.8}'
     malformed: bool = False
     """Answer 200 with `data: null`, as a broken gateway might."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -72,11 +74,6 @@ class OpenAIStub:
     def record(self, body: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append({**body, "at": time.monotonic()})
-
-    @property
-    def texts_seen(self) -> int:
-        with self._lock:
-            return sum(len(r["input"]) if isinstance(r["input"], list) else 1 for r in self.requests)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/").endswith("/chat/completions"):
+            self._chat(body)
+            return
         if self.path.rstrip("/") not in ("/v1/embeddings", "/embeddings"):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
@@ -136,6 +136,25 @@ class _Handler(BaseHTTPRequestHandler):
                 "data": data,
                 "model": body.get("model", "stub"),
                 "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+            },
+        )
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        self.stub.record(body)
+        fault = self.stub.next_fault()
+        if fault is not None:
+            self._send(fault.status, {"error": {"message": f"scripted failure {fault.status}", "type": "server_error"}})
+            return
+        message = {"role": "assistant", "content": self.stub.chat_reply}
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "stub"),
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
         )
 

@@ -182,10 +182,14 @@ class EnrichmentWorker(StageWorker):
             if memory.type in self.excluded_types or memory.confidence <= 0.5:
                 continue
             pattern = patterns.get(memory.type)
-            if pattern is None:
+            # a memory exemplifies its type once PATTERN_THRESHOLD earlier ones exist (ingest order);
+            # `since` remembers the first that did, so later ones need no count
+            if pattern is None or memory.stored_at < pattern.get("since", ""):
                 if self.graph.count_typed_before(memory.type, memory.stored_at, memory.id) < PATTERN_THRESHOLD:
                     continue
-                pattern = patterns[memory.type] = _new_pattern(memory.type)
+                if pattern is None:
+                    pattern = patterns[memory.type] = _new_pattern(memory.type, memory.stored_at)
+                pattern["since"] = min(pattern.get("since") or memory.stored_at, memory.stored_at)
             if memory.id not in already:
                 pattern["observations"] += 1
                 pattern["confidence"] = min(PATTERN_MAX_CONFIDENCE, pattern["confidence"] + PATTERN_STEP)
@@ -199,9 +203,10 @@ class EnrichmentWorker(StageWorker):
         return {memory_id: pattern_id for memory_id, pattern_id, _ in links}
 
 
-def _new_pattern(kind: str) -> dict[str, Any]:
+def _new_pattern(kind: str, since: str) -> dict[str, Any]:
     return {
         "id": f"pattern:{kind.lower()}",
+        "since": since,
         "type": kind,
         "confidence": PATTERN_START_CONFIDENCE,
         "observations": 0,
