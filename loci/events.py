@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +32,29 @@ class TooManySubscribers(Exception):
     pass
 
 
+class Subscription:
+    """One subscriber's inbox; close it (or leave its `with` block) to stop receiving."""
+
+    def __init__(self, bus: EventBus, inbox: queue.Queue[Event]) -> None:
+        self._bus, self._inbox = bus, inbox
+
+    def get(self, timeout: float) -> Event | None:
+        """The next event, or None if none came within `timeout` seconds."""
+        try:
+            return self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self._inbox)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class EventBus:
     def __init__(self, max_subscribers: int = 8) -> None:
         self.max_subscribers = max_subscribers
@@ -51,19 +72,18 @@ class EventBus:
             except queue.Full:
                 self.dropped += 1
 
-    @contextmanager
-    def subscribe(self) -> Iterator[queue.Queue[Event]]:
-        """A queue receiving every event until the block exits; TooManySubscribers when full."""
+    def subscribe(self) -> Subscription:
+        """Start receiving every event published from now on; TooManySubscribers when full."""
         inbox: queue.Queue[Event] = queue.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
         with self._lock:
             if len(self._subscribers) >= self.max_subscribers:
                 raise TooManySubscribers(f"at most {self.max_subscribers} stream subscribers")
             self._subscribers.add(inbox)
-        try:
-            yield inbox
-        finally:
-            with self._lock:
-                self._subscribers.discard(inbox)
+        return Subscription(self, inbox)
+
+    def _unsubscribe(self, inbox: queue.Queue[Event]) -> None:
+        with self._lock:
+            self._subscribers.discard(inbox)
 
     @property
     def subscribers(self) -> int:

@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.open(settings)
     api.init_app(app, services)
+    services.scheduler.init_app(app)
     if start_workers:
         services.start()
     if not settings.api_token:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
+from consolidation import Consolidator
 from loci.config import Settings
 from loci.embedding import EmbeddingProvider, configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
@@ -31,6 +32,8 @@ from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
 from loci.pipeline.queue import WorkQueue
+from loci.pipeline.sync import SyncJob
+from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.vectors import VectorStore, open_vector_store
@@ -50,6 +53,9 @@ class Services:
     enrichment_worker: EnrichmentWorker
     access: AccessRecorder
     events: EventBus
+    sync: SyncJob
+    consolidator: Consolidator
+    scheduler: Scheduler
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     started_at: float = field(default_factory=time.time)
@@ -89,6 +95,10 @@ class Services:
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
+        sync = SyncJob(graph, vectors, embedding_queue, settings)
+        consolidator = Consolidator(
+            graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
+        )
         services = cls(
             settings=settings,
             graph=graph,
@@ -108,6 +118,9 @@ class Services:
             ),
             access=AccessRecorder(graph),
             events=events,
+            sync=sync,
+            consolidator=consolidator,
+            scheduler=Scheduler(consolidator, settings),
             falkordb_server=server,
             configured_dimension=dimension,
             _data_lock=data_lock,
@@ -124,6 +137,7 @@ class Services:
         for worker in (self.embedding_worker, self.enrichment_worker):
             worker.requeue_pending()
             worker.start()
+        self.scheduler.start()
         self.access.start()
 
     def close(self) -> None:
@@ -134,6 +148,7 @@ class Services:
             self._closed = True
             self._started_pid = None
         atexit.unregister(self.close)
+        self.scheduler.shutdown()
         self.embedding_worker.stop()
         self.enrichment_worker.stop()
         self.access.stop()

@@ -126,3 +126,14 @@ def test_search_batch_matches_single_searches(vector_store: VectorStore) -> None
     ]
     assert batch[0][0].id == points[0].id and batch[1][0].id != points[5].id  # 5 is odd: filtered out
     assert vector_store.search_batch([], 3, where) == []
+
+
+def test_set_payloads_changes_only_the_given_fields(vector_store: VectorStore) -> None:
+    a, b = point(1), point(2)
+    vector_store.upsert([a, b])
+    vector_store.set_payloads(
+        [(a.id, {"relevance_score": 0.25}), (b.id, {"archived": True}), (str(uuid.uuid4()), {"x": 1})]
+    )
+    got = {p.id: p.payload for p in vector_store.retrieve([a.id, b.id])}
+    assert got[a.id]["relevance_score"] == 0.25 and got[a.id]["content"] == "memory 1"
+    assert got[b.id]["archived"] is True and vector_store.count() == 2

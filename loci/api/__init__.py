@@ -89,11 +89,23 @@ def _check_query_string() -> None:
 
 
 def init_app(app: Flask, svc: Services) -> None:
-    from loci.api import associations, auth, errors, health, memory, recall
+    from loci.api import (
+        admin,
+        associations,
+        auth,
+        consolidation,
+        enrichment,
+        errors,
+        health,
+        insights,
+        memory,
+        recall,
+        stream,
+    )
 
     app.extensions["loci"] = svc
     errors.init_app(app)
     auth.init_app(app, svc.settings)
     app.before_request(_check_query_string)
-    for module in (health, memory, associations, recall):
+    for module in (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream):
         app.register_blueprint(module.bp)

@@ -1,18 +1,24 @@
-"""Authentication: the API token guards every route but /health.
+"""Authentication: the API token guards every route but /health; admin routes also need the admin token.
 
-API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`,
-compared in constant time. With no API token configured the API is open, and the service listens on
+API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
+Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Both are compared in
+constant time. With no API token configured the API is open, and the service listens on
 127.0.0.1 only (see `Settings.bind_host`).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from loci.config import Settings
-from loci.errors import Unauthorized
+from loci.errors import Forbidden, Unauthorized
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 OPEN_ENDPOINTS = {"health.health", "static"}
 
@@ -36,3 +42,30 @@ def init_app(app: Flask, settings: Settings) -> None:
             return
         if settings.api_token and not _matches(api_token_from_request(), settings.api_token):
             raise Unauthorized("Unauthorized")
+
+
+def admin_token_from_request() -> str | None:
+    return (
+        request.headers.get("X-Admin-Token")
+        or request.headers.get("X-Admin-Api-Key")
+        or request.args.get("admin_token")
+    )
+
+
+def check_admin(settings: Settings) -> None:
+    """403 when no admin token is configured, 401 when the request's is missing or wrong."""
+    if not settings.admin_token:
+        raise Forbidden("Admin token not configured")
+    if not _matches(admin_token_from_request(), settings.admin_token):
+        raise Unauthorized("Admin authorization required")
+
+
+def require_admin(view: F) -> F:
+    """Route decorator: the admin token as well as the API token."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_admin(current_app.extensions["loci"].settings)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -2,7 +2,9 @@
 
 Both stores are pinged (not just checked for a client object). The answer is 503 when
 the graph, the record, cannot be reached; `degraded` when the vector store cannot, or
-when the embedding worker is not running.
+when a worker or the scheduler is not running. It reports both pipeline stages (queue
+and memories per state), the entity extractor, the scheduler's next runs and the last
+sync result.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from loci import __version__
 from loci.api import services
 from loci.errors import LociError
 from loci.memory import Stage
+from loci.pipeline.queue import WorkQueue
+from loci.pipeline.worker import StageWorker
 from loci.timeutil import iso, utcnow
 
 bp = Blueprint("health", __name__)
@@ -24,10 +28,11 @@ bp = Blueprint("health", __name__)
 def health() -> Any:
     svc = services()
     settings = svc.settings
-    graph_ok, states, graph_error = True, None, None
+    graph_ok, states, graph_error, last_sync = True, None, None, None
     try:
         svc.graph.ping()
-        states = svc.graph.stage_counts(settings.recall_excluded_types)[Stage.EMBEDDING]
+        states = svc.graph.stage_counts(settings.recall_excluded_types)
+        last_sync = svc.graph.last_run("sync")
     except LociError as exc:
         graph_ok, graph_error = False, exc.message
     vectors_ok, vector_count, vector_error = True, None, None
@@ -36,11 +41,10 @@ def health() -> Any:
         vector_count = svc.vectors.count()
     except LociError as exc:
         vectors_ok, vector_error = False, exc.message
-    worker = svc.embedding_worker
-    queue = svc.embedding_queue.stats()
-    healthy = graph_ok and vectors_ok and worker.running
+    running = svc.embedding_worker.running and svc.enrichment_worker.running and svc.scheduler.running
+    embedded = states[Stage.EMBEDDING] if states else None
     body: dict[str, Any] = {
-        "status": "healthy" if healthy else ("unhealthy" if not graph_ok else "degraded"),
+        "status": "healthy" if graph_ok and vectors_ok and running else ("unhealthy" if not graph_ok else "degraded"),
         "version": __version__,
         "timestamp": iso(utcnow()),
         "uptime_seconds": round(utcnow().timestamp() - svc.started_at, 1),
@@ -49,9 +53,9 @@ def health() -> Any:
         "graph": settings.falkordb_graph,
         "graph_server": "embedded" if svc.falkordb_server else f"{settings.falkordb_host}:{settings.falkordb_port}",
         "vector_store": svc.vectors.kind,
-        "memory_count": sum(states.values()) if states else None,
+        "memory_count": sum(embedded.values()) if embedded else None,
         "vector_count": vector_count,
-        "sync_status": sync_status(states, vector_count),
+        "sync_status": sync_status(embedded, vector_count),
         "vector_dimensions": {
             "configured": svc.configured_dimension,
             "effective": svc.vectors.dimension,
@@ -59,25 +63,50 @@ def health() -> Any:
             "mismatch": svc.configured_dimension != svc.vectors.dimension,
         },
         "embedding": {
-            "status": "running" if worker.running else "stopped",
+            **stage_report(svc.embedding_worker, svc.embedding_queue, embedded),
             "provider": svc.provider.name,
             "model": svc.provider.model,
             "dimension": svc.provider.dimension,
-            "queue_depth": queue.depth,
-            "delayed": queue.delayed,
-            "pending": queue.pending,
-            "inflight": queue.inflight,
-            "memories": states,
-            "processed": worker.stats.processed,
-            "failed": worker.stats.failed,
-            "retries": worker.stats.retries,
-            "last_error": worker.stats.last_error,
         },
+        "enrichment": {
+            **stage_report(svc.enrichment_worker, svc.enrichment_queue, states[Stage.ENRICHMENT] if states else None),
+            "entity_extractor": svc.enrichment_worker.extractor.name,
+            "llm_classifier": svc.enrichment_worker.classifier.model if svc.enrichment_worker.classifier else None,
+        },
+        "scheduler": {
+            "status": "running" if svc.scheduler.running else "stopped",
+            "next_runs": svc.scheduler.next_runs(),
+        },
+        "sync": {"last_run": _sync_summary(last_sync)},
     }
     errors = {name: error for name, error in (("falkordb", graph_error), ("qdrant", vector_error)) if error}
     if errors:
         body["errors"] = errors
     return jsonify(body), 200 if graph_ok else 503
+
+
+def stage_report(worker: StageWorker, queue: WorkQueue, memories: dict[str, int] | None) -> dict[str, Any]:
+    stats = queue.stats()
+    return {
+        "status": "running" if worker.running else "stopped",
+        "queue_depth": stats.depth,
+        "delayed": stats.delayed,
+        "pending": stats.pending,
+        "inflight": stats.inflight,
+        "memories": memories,
+        "processed": worker.stats.processed,
+        "failed": worker.stats.failed,
+        "retries": worker.stats.retries,
+        "last_error": worker.stats.last_error,
+    }
+
+
+def _sync_summary(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    result = run.get("result", {})
+    keep = ("graph_count", "vector_count", "missing_count", "stale_payload_count", "orphaned_count", "duration_ms")
+    return {"completed_at": run.get("completed_at"), "success": run.get("success"), **{k: result.get(k) for k in keep}}
 
 
 def sync_status(states: dict[str, int] | None, vector_count: int | None) -> str:

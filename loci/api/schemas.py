@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -216,3 +216,44 @@ def parse(model: type[BaseModel], data: Any, *, prefix: str = "", **context: Any
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise validation_error(exc, prefix) from None
+
+
+def _strict_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_strict_bool)]
+
+
+class AdminReembed(BaseModel):
+    """POST /admin/reembed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int | None = Field(None, ge=1)
+    """Only the newest `limit` memories."""
+    force: Flag = False
+    """Compute new vectors even where the stored one is current (otherwise only payloads are rewritten)."""
+    dry_run: Flag = False
+    batch_size: int | None = Field(None, ge=1, le=1000)
+    """Accepted for AutoMem clients; the embedding worker's own batching applies."""
+
+
+class AdminSync(BaseModel):
+    """POST /admin/sync."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dry_run: Flag = False
+    batch_size: int | None = Field(None, ge=1, le=1000)
+
+
+class Consolidate(BaseModel):
+    """POST /consolidate."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mode: Literal["full", "decay", "creative", "cluster", "forget"] = "full"
+    dry_run: Flag = True

@@ -127,6 +127,12 @@ class EmbeddedQdrantStore:
             for r in records
         ]
 
+    def set_payloads(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        present = {p.id for p in self.retrieve([point_id for point_id, _ in items])}
+        for point_id, fields in items:
+            if point_id in present:
+                self._call("set payload", self._shard.update, qe.UpdateOperation.set_payload([point_id], fields))
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call("delete", self._shard.update, qe.UpdateOperation.delete_points(list(ids)))

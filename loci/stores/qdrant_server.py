@@ -131,6 +131,16 @@ class QdrantServerStore:
             for r in records
         ]
 
+    def set_payloads(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        present = {p.id for p in self.retrieve([point_id for point_id, _ in items])}
+        operations = [
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload=fields, points=[point_id]))
+            for point_id, fields in items
+            if point_id in present
+        ]
+        if operations:
+            self._call("set payload", self._client.batch_update_points, self.collection, operations, wait=True)
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call("delete", self._client.delete, self.collection, models.PointIdsList(points=list(ids)), wait=True)

@@ -12,17 +12,30 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     search.py      full-text and filtered listings
     pipeline.py    embedding and enrichment progress on nodes, similarity links
     enrichment.py  temporal links and patterns
+    maintenance.py consolidation scans, links, clusters, forgetting, run history
+    insights.py    start-up lessons, analytics
 """
 
-from loci.stores.graph.base import PAGE_SIZE, GraphBase
+from loci.stores.graph.base import PAGE_SIZE, GraphBase, pages
 from loci.stores.graph.enrichment import EnrichmentQueries
+from loci.stores.graph.insights import InsightQueries
+from loci.stores.graph.maintenance import DecayRow, MaintenanceQueries
 from loci.stores.graph.memories import MemoryQueries
 from loci.stores.graph.pipeline import PipelineQueries
 from loci.stores.graph.relations import Neighbor, Related, RelationQueries
 from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
 
-__all__ = ["ORDERS", "PAGE_SIZE", "GraphStore", "Neighbor", "Related", "filter_clause"]
+__all__ = ["ORDERS", "PAGE_SIZE", "DecayRow", "GraphStore", "Neighbor", "Related", "filter_clause", "pages"]
 
 
-class GraphStore(MemoryQueries, RelationQueries, SearchQueries, PipelineQueries, EnrichmentQueries, GraphBase):
+class GraphStore(
+    MemoryQueries,
+    RelationQueries,
+    SearchQueries,
+    PipelineQueries,
+    EnrichmentQueries,
+    MaintenanceQueries,
+    InsightQueries,
+    GraphBase,
+):
     """Memories and their relationships in one FalkorDB graph."""

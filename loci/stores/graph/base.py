@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
@@ -96,3 +97,15 @@ class GraphBase:
         """Delete the whole graph (tests and benchmarks only)."""
         with contextlib.suppress(redis.exceptions.ResponseError):  # nothing stored yet
             self._graph.delete()
+
+
+def pages(ids: Iterable[str], size: int = PAGE_SIZE) -> Iterator[list[str]]:
+    """Consecutive lists of at most `size` ids (for batched writes after a paged scan)."""
+    page: list[str] = []
+    for memory_id in ids:
+        page.append(memory_id)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
