@@ -37,6 +37,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_api.py
+	$(BIN)/python scripts/bench_enrichment.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
