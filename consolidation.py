@@ -21,16 +21,17 @@ import logging
 import math
 import random
 import re
+import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from loci.config import Settings
 from loci.enrichment.text import term_counts, top_terms
-from loci.errors import LociError
+from loci.errors import Conflict, LociError
 from loci.events import EventBus
 from loci.memory import Memory, RelationType, epoch
 from loci.recall.expansion import cosine
@@ -124,6 +125,7 @@ def creative(
     now: datetime,
     *,
     dry_run: bool,
+    scheduled: bool = False,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
     """Compare a random sample pairwise by vector and link what the rules find (unlinked pairs only)."""
@@ -139,7 +141,7 @@ def creative(
         for b in sample[i + 1 :]:
             if frozenset((a.id, b.id)) in linked:
                 continue
-            link = _creative_link(a, b, cosine(points[a.id] or [], points[b.id] or []) or 0.0)
+            link = _creative_link(a, b, cosine(points[a.id], points[b.id]) or 0.0)
             if link:
                 relation, props = link
                 found[relation].append({"src": a.id, "dst": b.id, "props": {**props, "origin": "consolidation"}})
@@ -174,75 +176,103 @@ def _creative_link(a: Memory, b: Memory, similarity: float) -> tuple[RelationTyp
 
 
 def cluster(
-    graph: GraphStore, vectors: VectorStore, settings: Settings, now: datetime, *, dry_run: bool
+    graph: GraphStore,
+    vectors: VectorStore,
+    settings: Settings,
+    now: datetime,
+    *,
+    dry_run: bool,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
-    """Connected groups of memories closer than CONSOLIDATION_CLUSTER_SIMILARITY_THRESHOLD, each summarised."""
+    """Connected groups of live memories closer than CONSOLIDATION_CLUSTER_SIMILARITY_THRESHOLD, each summarised.
+
+    Archived memories and those whose relevance fell to CLUSTER_MIN_RELEVANCE or below
+    take no part: they neither join nor bridge groups.
+    """
     threshold = settings.consolidation_cluster_similarity_threshold
     where = MemoryFilter(excluded_types=settings.recall_excluded_types)
-    parent: dict[str, str] = {}
-    scanned = 0
+    eligible: set[str] = set()
+    close_pairs: list[tuple[str, str]] = []
     for page in pages(graph.iter_ids(excluded_types=settings.recall_excluded_types)):
-        points = [p for p in vectors.retrieve(page, with_vectors=True) if p.vector]
-        scanned += len(points)
+        points = [p for p in vectors.retrieve(page, with_vectors=True) if p.vector and _clusterable(p.payload)]
+        eligible.update(p.id for p in points)
         hits = vectors.search_batch([p.vector or [] for p in points], CLUSTER_NEIGHBOURS + 1, where)
         for point, neighbours in zip(points, hits, strict=True):
-            for hit in neighbours:
-                if hit.id != point.id and hit.score >= threshold:
-                    _union(parent, point.id, hit.id)
+            close_pairs += [(point.id, hit.id) for hit in neighbours if hit.id != point.id and hit.score >= threshold]
+    parent: dict[str, str] = {}
+    for a, b in close_pairs:
+        if b in eligible:
+            _union(parent, a, b)
     groups: dict[str, list[str]] = {}
     for member in list(parent):
         groups.setdefault(_find(parent, member), []).append(member)
-    clusters = [sorted(ids) for ids in groups.values() if len(ids) >= settings.consolidation_min_cluster_size]
-    rows = [_meta_memory(graph, ids, now) for ids in clusters]
-    rows = [row for row in rows if row is not None]
+    rows = [
+        _meta_memory(graph, sorted(ids), now)
+        for ids in groups.values()
+        if len(ids) >= settings.consolidation_min_cluster_size
+    ]
     if not dry_run:
         graph.replace_meta_memories(rows)
-    return {"scanned": scanned, "clusters": len(rows), "sizes": sorted((len(r["members"]) for r in rows), reverse=True)}
+    return {
+        "scanned": len(eligible),
+        "clusters": len(rows),
+        "sizes": sorted((len(r["members"]) for r in rows), reverse=True),
+    }
 
 
-def _meta_memory(graph: GraphStore, ids: list[str], now: datetime) -> dict[str, Any] | None:
+def _clusterable(payload: dict[str, Any]) -> bool:
+    relevance_score = payload.get("relevance_score")
+    return not payload.get("archived") and (relevance_score is None or relevance_score > CLUSTER_MIN_RELEVANCE)
+
+
+def _meta_memory(graph: GraphStore, ids: list[str], now: datetime) -> dict[str, Any]:
     """A MetaMemory node (not recalled, no vector) summarising a cluster by its common terms."""
-    members = graph.get_memories(ids)
-    live = [
-        m
-        for m in members.values()
-        if not m.archived and (m.relevance_score is None or m.relevance_score > CLUSTER_MIN_RELEVANCE)
-    ]
-    if not live:
-        return None
-    terms = top_terms(sum((term_counts(m.content) for m in live), Counter()))
-    types = Counter(m.type for m in live).most_common(1)[0][0]
+    members = list(graph.get_memories(ids).values())
+    terms = top_terms(sum((term_counts(m.content) for m in members), Counter()))
+    kind = Counter(m.type for m in members).most_common(1)[0][0] if members else "Memory"
     stamp = iso(now)
     node = {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "loci-cluster:" + ",".join(sorted(m.id for m in live)))),
-        "content": f"Meta-pattern: {len(live)} {types} memories about {', '.join(terms)}",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "loci-cluster:" + ",".join(ids))),
+        "content": f"Meta-pattern: {len(ids)} {kind} memories about {', '.join(terms)}",
         "type": "MetaPattern",
         "confidence": 0.8,
-        "importance": max(m.importance for m in live),
-        "cluster_size": len(live),
+        "importance": max((m.importance for m in members), default=0.5),
+        "cluster_size": len(ids),
         "key_terms": terms,
         "timestamp": stamp,
         "stored_at": stamp,
         "relevance_score": 0.9,
         "tags": [],
     }
-    return {"node": node, "members": [m.id for m in live]}
+    return {"node": node, "members": ids}
 
 
 def forget(
-    graph: GraphStore, vectors: VectorStore, settings: Settings, now: datetime, *, dry_run: bool
+    graph: GraphStore,
+    vectors: VectorStore,
+    settings: Settings,
+    now: datetime,
+    *,
+    dry_run: bool,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
-    """Archive or delete memories whose relevance fell below the thresholds, unless protected."""
+    """Archive or delete memories whose relevance fell below the thresholds, unless protected.
+
+    Archived memories are scanned too, so one that keeps fading is deleted in the end.
+    """
     delete_below, archive_below = settings.consolidation_delete_threshold, settings.consolidation_archive_threshold
     if delete_below <= 0 and archive_below <= 0:
         return {"skipped": "CONSOLIDATION_DELETE_THRESHOLD and CONSOLIDATION_ARCHIVE_THRESHOLD are 0"}
     to_delete: list[str] = []
     to_archive: list[str] = []
     protected = 0
-    for page in graph.iter_decay_rows(min_importance=None, excluded_types=settings.recall_excluded_types):
+    rows = graph.iter_decay_rows(
+        min_importance=None, excluded_types=settings.recall_excluded_types, include_archived=True
+    )
+    for page in rows:
         for row in page:
             score = _relevance(row, settings, now)
-            if score >= max(delete_below, archive_below):
+            if score >= max(delete_below, archive_below) or (row.archived and score >= delete_below):
                 continue
             if _protected(row, settings, now):
                 protected += 1
@@ -251,10 +281,10 @@ def forget(
             else:
                 to_archive.append(row.id)
     if not dry_run:
-        for page in pages(iter(to_archive)):
+        for page in pages(to_archive):
             graph.archive(page, iso(now))
             vectors.set_payloads([(memory_id, {"archived": True}) for memory_id in page])
-        for page in pages(iter(to_delete)):
+        for page in pages(to_delete):
             vectors.delete(graph.delete_memories(page))
     return {"archived": len(to_archive), "deleted": len(to_delete), "protected": protected}
 
@@ -273,10 +303,11 @@ TASK_FUNCTIONS: dict[str, TaskFunction] = {"decay": decay, "creative": creative,
 
 
 class Consolidator:
-    """Runs tasks, records real runs, and announces them on the event bus.
+    """Runs tasks one at a time each, records every run, and announces them on the event bus.
 
-    `extra_tasks` adds jobs that want the same bookkeeping (the sync job): callables
-    taking `dry_run` and returning their counts.
+    Real runs are recorded in the graph (kept per task to CONSOLIDATION_HISTORY_LIMIT);
+    dry runs, which must write nothing, are kept in this process only. `extra_tasks`
+    adds jobs that want the same bookkeeping (the sync job): callables taking `dry_run`.
     """
 
     def __init__(
@@ -289,6 +320,8 @@ class Consolidator:
     ) -> None:
         self.graph, self.vectors, self.settings, self.events = graph, vectors, settings, events
         self.extra_tasks = extra_tasks or {}
+        self._locks = {task: threading.Lock() for task in (*TASKS, *self.extra_tasks)}
+        self._dry_runs: deque[dict[str, Any]] = deque(maxlen=settings.consolidation_history_limit)
 
     def run(self, mode: str, *, dry_run: bool, scheduled: bool = False) -> dict[str, Any]:
         """Run one task or `full` (all four, in order); returns AutoMem's consolidation body."""
@@ -305,18 +338,28 @@ class Consolidator:
         }
 
     def run_task(self, task: str, *, dry_run: bool, scheduled: bool = False, mode: str | None = None) -> dict[str, Any]:
+        """Run one task now; Conflict if the same task is already running (a scheduled one just skips)."""
+        lock = self._locks[task]
+        if not lock.acquire(blocking=False):
+            if scheduled:
+                log.info("task already running; skipped", extra={"event": "consolidation.skipped", "task": task})
+                return {"skipped": "already running", "success": True}
+            raise Conflict(f"{task} is already running")
+        try:
+            return self._run_locked(task, dry_run=dry_run, scheduled=scheduled, mode=mode or task)
+        finally:
+            lock.release()
+
+    def _run_locked(self, task: str, *, dry_run: bool, scheduled: bool, mode: str) -> dict[str, Any]:
         started, clock = utcnow(), time.perf_counter()
         try:
             result, error = self._call(task, started, dry_run=dry_run, scheduled=scheduled), None
-        except LociError as exc:
-            result, error = {}, exc.message
-            log.error(
-                "consolidation task failed", extra={"event": "consolidation.failed", "task": task, "error": error}
-            )
+        except Exception as exc:  # the task's edge: record the failure, keep the process serving
+            result, error = {}, exc.message if isinstance(exc, LociError) else f"{type(exc).__name__}: {exc}"
+            log.exception("consolidation task failed", extra={"event": "consolidation.failed", "task": task})
         duration_ms = round((time.perf_counter() - clock) * 1000, 1)
         step = {**result, "success": error is None, "duration_ms": duration_ms, **({"error": error} if error else {})}
-        if not dry_run:
-            self._record(task, mode or task, started, step, error)
+        self._record(task, mode, started, step, error, dry_run=dry_run)
         log.info(
             "consolidation task ran",
             extra={
@@ -340,16 +383,21 @@ class Consolidator:
     def _call(self, task: str, now: datetime, *, dry_run: bool, scheduled: bool) -> dict[str, Any]:
         if task in self.extra_tasks:
             return self.extra_tasks[task](dry_run)
-        if task == "decay":
-            return decay(self.graph, self.vectors, self.settings, now, dry_run=dry_run, scheduled=scheduled)
-        return TASK_FUNCTIONS[task](self.graph, self.vectors, self.settings, now, dry_run=dry_run)
+        return TASK_FUNCTIONS[task](self.graph, self.vectors, self.settings, now, dry_run=dry_run, scheduled=scheduled)
 
-    def _record(self, task: str, mode: str, started: datetime, step: dict[str, Any], error: str | None) -> None:
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        """Recorded runs and this process's dry runs, newest first."""
+        runs = self.graph.runs(limit) + list(self._dry_runs)
+        return sorted(runs, key=lambda run: run["started_at"], reverse=True)[:limit]
+
+    def _record(
+        self, task: str, mode: str, started: datetime, step: dict[str, Any], error: str | None, *, dry_run: bool
+    ) -> None:
         run = {
             "id": str(uuid.uuid4()),
             "task": task,
             "mode": mode,
-            "dry_run": False,
+            "dry_run": dry_run,
             "success": error is None,
             "started_at": iso(started),
             "completed_at": iso(utcnow()),
@@ -357,6 +405,9 @@ class Consolidator:
             "error": error,
             "result": step,
         }
+        if dry_run:
+            self._dry_runs.append(run)
+            return
         try:
             self.graph.record_run(run, self.settings.consolidation_history_limit)
         except LociError as exc:

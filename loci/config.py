@@ -98,6 +98,7 @@ class Settings(BaseModel):
     classification_base_url: str | None = env("CLASSIFICATION_BASE_URL", default=None)
     classification_api_key: str | None = env("CLASSIFICATION_API_KEY", default=None)
     classification_timeout_seconds: float = env("CLASSIFICATION_TIMEOUT_SECONDS", default=15.0, gt=0)
+    enrichment_circuit_cooldown_seconds: float = env("ENRICHMENT_CIRCUIT_COOLDOWN_SECONDS", default=300.0, ge=0)
 
     # --- memory content
     memory_content_hard_limit: int = env("MEMORY_CONTENT_HARD_LIMIT", default=2000, ge=1)

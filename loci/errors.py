@@ -5,10 +5,12 @@
     ├── Unauthorized       401     missing or wrong token
     ├── Forbidden          403     admin route with no admin token configured
     ├── NotFound           404     a memory (or route) that does not exist
+    ├── Conflict           409     the same maintenance task is already running
     ├── StoreUnavailable   503     FalkorDB or the vector store cannot be reached
     │   ├── GraphUnavailable
     │   └── VectorStoreUnavailable
     ├── StoreError         500     a store answered with an error (bad query, corrupt data)
+    ├── StoreTimeout       504     a store took too long to answer
     ├── EmbeddingError     502     the embedding provider failed or returned bad vectors
     └── ConfigError        500     settings that cannot work; stops start-up
 
@@ -46,6 +48,10 @@ class NotFound(LociError):
     status = 404
 
 
+class Conflict(LociError):
+    status = 409
+
+
 class StoreUnavailable(LociError):
     status = 503
 
@@ -62,14 +68,20 @@ class StoreError(LociError):
     status = 500
 
 
+class StoreTimeout(LociError):
+    status = 504
+
+
 class EmbeddingError(LociError):
-    """The provider failed. `retry_after` is the server's hint in seconds, if it gave one."""
+    """The provider failed. `retry_after` is the server's hint in seconds, if it gave one;
+    `transient` says the whole service had trouble (rate limit, 5xx, network), not one input."""
 
     status = 502
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, transient: bool = True) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.transient = transient
 
 
 class ConfigError(LociError):

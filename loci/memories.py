@@ -34,7 +34,6 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
         kind, confidence = classify(request.content)
     timestamp = request.timestamp or now
     updated_at = request.updated_at or timestamp
-    vector_given = request.embedding is not None
     return Memory(
         id=str(uuid.uuid4()),
         content=request.content,
@@ -49,8 +48,6 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
         tags=request.tags or [],
         metadata=request.metadata or {},
         type_source="client" if request.type else "regex",
-        embedding_status=StageStatus.COMPLETED if vector_given else StageStatus.PENDING,
-        embedded_hash=content_hash(request.content) if vector_given else None,
         stored_at=now,
     )
 
@@ -58,15 +55,10 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
 def store(services: Services, request: StoreMemory) -> Memory:
     """Store one memory; its embedding is queued unless the client sent one."""
     memory = build_memory(request, iso(utcnow()))
+    services.graph.create_memories([memory])  # pending until its vector exists: a crash loses nothing
     if request.embedding is not None:
-        services.vectors.upsert([VectorPoint(memory.id, request.embedding, memory.payload())])
-    try:
-        services.graph.create_memories([memory])
-    except LociError:
-        if request.embedding is not None:
-            _forget_vectors(services, [memory.id])
-        raise
-    if request.embedding is None:
+        memory = _store_vector(services, memory, request.embedding)
+    else:
         services.embedding_queue.put(memory.id)
     services.enrichment_queue.put(memory.id)
     services.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
@@ -80,6 +72,18 @@ def store(services: Services, request: StoreMemory) -> Memory:
         },
     )
     return memory
+
+
+def _store_vector(services: Services, memory: Memory, vector: list[float]) -> Memory:
+    """Write the client's vector and mark the memory embedded; on failure remove the memory again."""
+    try:
+        services.vectors.upsert([VectorPoint(memory.id, vector, memory.payload())])
+        services.graph.mark_embedded([(memory.id, content_hash(memory.content))])
+    except LociError:
+        services.graph.delete_memory(memory.id)
+        _forget_vectors(services, [memory.id])
+        raise
+    return memory.with_changes(embedding_status=StageStatus.COMPLETED, embedded_hash=content_hash(memory.content))
 
 
 def get(services: Services, memory_id: str) -> Memory:

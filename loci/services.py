@@ -28,6 +28,7 @@ from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.errors import ConfigError
 from loci.events import EventBus
+from loci.memory import Stage
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
@@ -95,7 +96,7 @@ class Services:
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
-        sync = SyncJob(graph, vectors, embedding_queue, settings)
+        sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
             graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
         )

@@ -1,8 +1,8 @@
 """Timestamps: parse ISO-8601 input, normalise to UTC, format the one way Loci stores them.
 
-Stored timestamps are `datetime.isoformat()` strings in UTC (`...+00:00`). Because every
-stored value has that one shape, they compare correctly as strings, which is how the
-graph filters time windows.
+Stored timestamps are `datetime.isoformat()` strings in UTC (`...+00:00`). Time-range
+queries use a numeric copy (`Memory.to_node` writes `timestamp_epoch`), because
+FalkorDB's range index compares strings wrongly for `<` and `<=`.
 """
 
 from __future__ import annotations

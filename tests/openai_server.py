@@ -55,6 +55,8 @@ class OpenAIStub:
     fail_always: Fault | None = None
     wrong_dimension: bool = False
     chat_reply: str = '{"type": "Insight", "confidence": 0.8}'
+    reject_text: str | None = None
+    """Answer 400 to any embeddings request with an input containing this text."""
     malformed: bool = False
     """Answer 200 with `data: null`, as a broken gateway might."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -118,6 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": None, "model": "stub"})
             return
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if self.stub.reject_text and any(self.stub.reject_text in str(text) for text in texts):
+            self._send(400, {"error": {"message": "input rejected", "type": "invalid_request_error"}})
+            return
         dimension = int(body.get("dimensions") or self.stub.dimension)
         if self.stub.wrong_dimension:
             dimension += 1

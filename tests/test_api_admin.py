@@ -193,3 +193,16 @@ def test_health_reports_enrichment_scheduler_and_sync(app: Flask) -> None:
     assert body["enrichment"]["status"] == "stopped" and body["scheduler"]["status"] == "stopped"
     assert set(body["scheduler"]["next_runs"]) == {"decay", "creative", "cluster", "forget", "sync"}
     assert body["sync"] == {"last_run": None}
+
+
+def test_a_task_already_running_answers_409(secured: Flask) -> None:
+    svc: Services = secured.extensions["loci"]
+    lock = svc.consolidator._locks["decay"]  # as if a scheduled decay were running now
+    with lock:
+        response = secured.test_client().post("/consolidate", json={"mode": "decay"}, headers=API)
+        assert response.status_code == 409 and response.json["message"] == "decay is already running"
+        assert svc.consolidator.run_task("decay", dry_run=False, scheduled=True) == {
+            "skipped": "already running",
+            "success": True,
+        }
+    assert secured.test_client().post("/consolidate", json={"mode": "decay"}, headers=API).status_code == 200

@@ -139,12 +139,21 @@ def test_forget_is_off_by_default(app: Flask, services: Services) -> None:
     assert "skipped" in services.consolidator.run("forget", dry_run=False)["steps"]["forget"]
 
 
-def test_history_is_kept_to_the_limit(make_app: Callable[..., Flask]) -> None:
-    svc: Services = make_app(consolidation_history_limit=3).extensions["loci"]
-    for task in ("decay", "creative", "cluster", "forget", "decay"):
+def test_history_is_kept_to_the_limit_per_task(make_app: Callable[..., Flask]) -> None:
+    svc: Services = make_app(consolidation_history_limit=2).extensions["loci"]
+    for task in ("decay", "cluster", "decay", "decay", "forget"):
         svc.consolidator.run(task, dry_run=False)
+    svc.consolidator.run("creative", dry_run=True)
     runs = svc.graph.runs(10)
-    assert [r["task"] for r in runs] == ["decay", "forget", "cluster"]
+    assert sorted(r["task"] for r in runs) == [
+        "cluster",
+        "decay",
+        "decay",
+        "forget",
+    ]  # frequent tasks never push out rare ones
+    history = svc.consolidator.history(10)
+    assert history[0]["task"] == "creative" and history[0]["dry_run"] is True  # dry runs: kept in the process only
+    assert svc.graph.last_run("cluster") is not None
 
 
 def test_the_scheduler_runs_due_jobs_and_reports_next_runs(make_app: Callable[..., Flask]) -> None:

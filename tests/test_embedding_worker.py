@@ -185,3 +185,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.005)
+
+
+def test_one_bad_memory_does_not_use_up_the_attempts_of_its_batch(stub_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = stub_app.extensions["loci"]
+    good = [store(stub_app, f"fine text {n}") for n in range(3)]
+    bad = store(stub_app, "poison pill")
+    openai_server.stub.reject_text = "poison"
+    deadline = time.monotonic() + 10
+    while status(svc, bad) is StageStatus.PENDING and time.monotonic() < deadline:
+        svc.embedding_worker.run_once(wait=0.1)
+    svc.embedding_worker.drain()
+    assert all(status(svc, i) is StageStatus.COMPLETED for i in good)
+    bad_memory = svc.graph.get_memory(bad)
+    assert bad_memory is not None and bad_memory.embedding_status is StageStatus.FAILED
+    assert bad_memory.embedding_attempts == 3 and "400" in (bad_memory.embedding_error or "")
+    assert all(svc.graph.get_memory(i).embedding_attempts == 0 for i in good)  # type: ignore[union-attr]

@@ -80,6 +80,26 @@ def test_preceded_by_follows_memory_time_not_arrival(app: Flask, services: Servi
     assert memory(services, late).metadata["enrichment"]["temporal_links"] == 2
 
 
+def test_preceded_by_links_history_imported_newest_first(app: Flask, services: Services) -> None:
+    base = utcnow() - timedelta(days=200)
+    texts = [f"Diary entry {n}" for n in range(8)]
+    ids = {}
+    for n in reversed(range(8)):  # newest first, each enriched before the next arrives
+        ids[n] = store(app, texts[n], timestamp=iso(base + timedelta(hours=n)))
+        settle(services)
+    links = edges(services, "PRECEDED_BY")
+    expected = {(ids[n], ids[m]) for n in range(8) for m in range(max(0, n - 5), n)}
+    assert links == expected  # each links to its five latest predecessors, no more
+
+
+def test_equal_times_are_ordered_by_arrival(app: Flask, services: Services) -> None:
+    stamp = iso(utcnow() - timedelta(days=30))
+    first = store(app, "First line of the session", timestamp=stamp)
+    second = store(app, "Second line of the session", timestamp=stamp)
+    settle(services)
+    assert edges(services, "PRECEDED_BY") == {(second, first)}
+
+
 def test_patterns_form_in_ingest_order(app: Flask, services: Services) -> None:
     ids = [store(app, f"We decided to adopt tool number {n} for deployments", type="Decision") for n in range(5)]
     settle(services)
@@ -147,3 +167,29 @@ def test_pending_enrichment_survives_a_restart(make_app: Callable[..., Flask]) -
     assert svc.enrichment_worker.requeue_pending() == 1
     settle(svc)
     assert memory(svc, memory_id).enrichment_status is StageStatus.COMPLETED
+
+
+def test_the_llm_is_left_alone_after_repeated_failures(llm_app: Flask, openai_server: OpenAIServer) -> None:
+    svc: Services = llm_app.extensions["loci"]
+    openai_server.stub.fail_next(10, status=429)
+    ids = [store(llm_app, f"Zebra quantum lattice {n}") for n in range(5)]
+    settle(svc)
+    assert all(memory(svc, i).enrichment_status is StageStatus.COMPLETED for i in ids)
+    classifier = svc.enrichment_worker.classifier
+    assert classifier is not None
+    assert classifier.stats.llm_attempts == 3 and classifier.stats.skipped_while_open == 2
+    assert len([r for r in openai_server.stub.requests if "messages" in r]) == 3
+
+
+def test_an_edit_during_enrichment_is_not_undone(app: Flask, services: Services) -> None:
+    memory_id = store(app, "Dinner with Lena Vogel", tags=["social"])
+    items = services.enrichment_queue.take(10)  # the worker has read the memory...
+    assert (
+        app.test_client().patch(f"/memory/{memory_id}", json={"tags": ["family"], "importance": 0.9}).status_code == 200
+    )
+    services.enrichment_worker.process(items)  # ...and writes after the edit landed
+    services.enrichment_queue.done(i.memory_id for i in items)
+    settle(services)
+    got = memory(services, memory_id)
+    assert got.importance == 0.9 and "family" in got.tags and "social" not in got.tags
+    assert "entity:people:lena-vogel" in got.tags and got.enrichment_status is StageStatus.COMPLETED

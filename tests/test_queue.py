@@ -112,3 +112,20 @@ def test_an_id_put_again_while_a_batch_lingers_is_not_taken_twice() -> None:
     ids = [item.memory_id for item in batch]
     assert sorted(ids) == ["a", "b", "c"]
     assert queue.stats().pending == 1  # the second "a" waits for the first to finish
+
+
+def test_an_isolated_retry_is_taken_alone() -> None:
+    queue = WorkQueue("t")
+    queue.put_many(["a", "b", "c"])
+    batch = queue.take(10)
+    for item in batch:
+        queue.retry(item, 0.0, isolate=item.memory_id == "b")
+    queue.put("d")
+    taken = [[i.memory_id for i in queue.take(10)] for _ in range(3)]
+    assert taken == [["d", "a"], ["b"], ["c"]]  # "b" goes alone: the batch before it stops short
+
+
+def test_put_items_keeps_attempts() -> None:
+    queue = WorkQueue("t")
+    queue.put_items([WorkItem("a", 2), WorkItem("b", 0)])
+    assert {i.memory_id: i.attempts for i in queue.take(5)} == {"a": 2, "b": 0}

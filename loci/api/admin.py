@@ -42,7 +42,8 @@ def sync() -> Any:
     step = services().consolidator.run_task("sync", dry_run=req.dry_run)
     body = {
         "status": "dry_run" if req.dry_run else ("complete" if step["success"] else "error"),
-        "falkordb_count": step.get("graph_count"),
+        "falkordb_count": step.get("memory_count"),
+        "checked_count": step.get("graph_count"),
         "qdrant_count": step.get("vector_count"),
         "missing_count": step.get("missing_count"),
         "stale_payload_count": step.get("stale_payload_count"),
@@ -54,6 +55,7 @@ def sync() -> Any:
     if not req.dry_run:
         body["synced"] = step.get("missing_count")  # queued for embedding
         body["removed_orphans"] = step.get("orphaned_count")
+        body["requeued_pending"] = step.get("requeued_pending")
     if step.get("error"):
         body["error"] = step["error"]
     return jsonify(body)

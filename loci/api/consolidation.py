@@ -21,7 +21,7 @@ def consolidate() -> Any:
     if not req.dry_run:
         check_admin(svc.settings)  # a real run changes and may delete memories
     result = svc.consolidator.run(req.mode, dry_run=req.dry_run)
-    return jsonify({"status": "success", "consolidation": result})
+    return jsonify({"status": "success" if result["success"] else "error", "consolidation": result})
 
 
 @bp.get("/consolidate/status")
@@ -33,6 +33,6 @@ def status() -> Any:
             "scheduler_running": svc.scheduler.running,
             "next_runs": svc.scheduler.next_runs(),
             "intervals_seconds": svc.scheduler.intervals(),
-            "history": svc.graph.runs(svc.settings.consolidation_history_limit),
+            "history": svc.consolidator.history(svc.settings.consolidation_history_limit),
         }
     )

@@ -27,8 +27,8 @@ class EmbeddingProvider(Protocol):
 def check_vectors(vectors: list[list[float]], expected: int, dimension: int, source: str) -> list[list[float]]:
     """Raise EmbeddingError unless there are `expected` vectors of `dimension` floats each."""
     if len(vectors) != expected:
-        raise EmbeddingError(f"{source} returned {len(vectors)} vectors for {expected} texts")
+        raise EmbeddingError(f"{source} returned {len(vectors)} vectors for {expected} texts", transient=False)
     for vector in vectors:
         if len(vector) != dimension:
-            raise EmbeddingError(f"{source} returned a {len(vector)}-d vector; expected {dimension}")
+            raise EmbeddingError(f"{source} returned a {len(vector)}-d vector; expected {dimension}", transient=False)
     return vectors

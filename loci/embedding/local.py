@@ -77,5 +77,5 @@ class LocalProvider:
                 list(texts), batch_size=max(len(texts), 1), normalize_embeddings=True, convert_to_numpy=True
             )
         except Exception as exc:  # torch/tokenizer errors of any kind
-            raise EmbeddingError(f"local model failed: {exc}") from exc
+            raise EmbeddingError(f"local model failed: {exc}", transient=False) from exc
         return check_vectors(array.tolist(), len(texts), self.dimension, "local model")

@@ -64,16 +64,17 @@ class OpenAIProvider:
             raise EmbeddingError(
                 f"HTTP {exc.status_code} from embeddings endpoint: {exc.message}",
                 retry_after=_retry_after(exc.response),
+                transient=exc.status_code >= 500 or exc.status_code in (408, 409),
             ) from exc
         except openai.APIError as exc:  # connection errors, timeouts, bad bodies
             raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
         except (ValueError, TypeError) as exc:  # the client could not read the answer
-            raise EmbeddingError(f"malformed embeddings response: {exc}") from exc
+            raise EmbeddingError(f"malformed embeddings response: {exc}", transient=False) from exc
         try:
             ordered = sorted(response.data, key=lambda item: item.index)
             vectors = [list(item.embedding) for item in ordered]
         except (TypeError, AttributeError, ValueError) as exc:
-            raise EmbeddingError(f"malformed embeddings response: {exc}") from exc
+            raise EmbeddingError(f"malformed embeddings response: {exc}", transient=False) from exc
         return check_vectors(vectors, len(texts), self.dimension, self.model)
 
 

@@ -4,7 +4,9 @@ It is asked only about memories the classifier left as `Memory` (no pattern matc
 Configured by CLASSIFICATION_BASE_URL / CLASSIFICATION_API_KEY, falling back to
 OPENAI_BASE_URL / OPENAI_API_KEY; with neither, there is no classifier and the regex
 result stands. Any failure (network, quota, an answer that is not one of the types) is a
-fallback, counted in the stats, never an error for the memory.
+fallback, counted in the stats, never an error for the memory. After
+CIRCUIT_FAILURES failures in a row the model is not asked at all for
+ENRICHMENT_CIRCUIT_COOLDOWN_SECONDS (an exhausted quota costs nothing but a log line).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SYSTEM_PROMPT = (
     "Style: how someone writes or works. Habit: a routine. Insight: something learned. Context: a fact or event."
 )
 MAX_INPUT_CHARS = 1000
+CIRCUIT_FAILURES = 3
 
 
 @dataclass
@@ -38,6 +41,8 @@ class ClassifierStats:
     llm_attempts: int = 0
     llm_successes: int = 0
     fallbacks: int = 0
+    skipped_while_open: int = 0
+    consecutive_failures: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -47,8 +52,10 @@ class ClassifierStats:
             self.llm_attempts += 1
             if success:
                 self.llm_successes += 1
+                self.consecutive_failures = 0
             else:
                 self.fallbacks += 1
+                self.consecutive_failures += 1
                 self.last_error, self.last_error_at = error, time.time()
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,8 +64,11 @@ class ClassifierStats:
 
 
 class LLMClassifier:
-    def __init__(self, *, model: str, base_url: str | None, api_key: str | None, timeout: float) -> None:
-        self.model = model
+    def __init__(
+        self, *, model: str, base_url: str | None, api_key: str | None, timeout: float, cooldown: float = 300.0
+    ) -> None:
+        self.model, self.cooldown = model, cooldown
+        self._open_until = 0.0
         self._client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0)
         self.stats = ClassifierStats()
 
@@ -73,10 +83,14 @@ class LLMClassifier:
             base_url=base_url,
             api_key=api_key,
             timeout=settings.classification_timeout_seconds,
+            cooldown=settings.enrichment_circuit_cooldown_seconds,
         )
 
     def classify(self, content: str) -> tuple[str, float] | None:
         """(type, confidence) from the model, or None when it cannot say (the caller keeps its own answer)."""
+        if time.monotonic() < self._open_until:
+            self.stats.skipped_while_open += 1
+            return None
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
@@ -96,6 +110,11 @@ class LLMClassifier:
         except (openai.APIError, ValueError, TypeError, AttributeError, IndexError) as exc:
             self.stats.note(success=False, error=str(exc)[:200])
             log.warning("LLM classification failed; keeping the regex type", extra={"event": "classify.fallback"})
+            if self.stats.consecutive_failures >= CIRCUIT_FAILURES:
+                self._open_until = time.monotonic() + self.cooldown
+                log.warning(
+                    "LLM classification paused", extra={"event": "classify.circuit_open", "seconds": self.cooldown}
+                )
             return None
         self.stats.note(success=True)
         return kind, confidence

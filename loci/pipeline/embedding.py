@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from loci.config import Settings
 from loci.embedding import EmbeddingProvider
+from loci.errors import LociError
 from loci.events import EventBus
 from loci.memory import Memory, Stage, StageStatus, content_hash
 from loci.pipeline.queue import WorkItem, WorkQueue
@@ -88,7 +89,10 @@ class EmbeddingWorker(StageWorker):
             "memories embedded", extra={"event": "embedding.completed", "count": len(marked), "memory_ids": marked}
         )
         by_id = dict(zip([m.id for m in batch], vectors, strict=True))
-        self._link_similar({memory_id: by_id[memory_id] for memory_id in marked})
+        try:  # the vectors are stored and marked: a failure here must not undo that
+            self._link_similar({memory_id: by_id[memory_id] for memory_id in marked})
+        except LociError as exc:
+            log.warning("similarity links not made", extra={"event": "embedding.similar_failed", "error": exc.message})
 
     def _link_similar(self, vectors: dict[str, list[float]]) -> None:
         """SIMILAR_TO both ways between each new vector and its close neighbours (replacing older links)."""

@@ -29,7 +29,7 @@ from loci.enrichment.entities import Entity, EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.text import first_sentence, term_counts, top_terms
 from loci.events import EventBus
-from loci.memory import Memory, Stage, StageStatus, content_hash
+from loci.memory import Memory, Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
 from loci.stores.graph import GraphStore
@@ -97,9 +97,9 @@ class EnrichmentWorker(StageWorker):
     def _enrich(self, batch: list[Memory]) -> set[str]:
         entities = self._entities(batch)
         enriched = [self._enriched(memory, found) for memory, found in zip(batch, entities, strict=True)]
-        moments = [(m.id, parse_timestamp(m.timestamp).timestamp()) for m in enriched]
         links = self.graph.link_preceding(
-            [(memory_id, moment, moment - self.window.total_seconds()) for memory_id, moment in moments],
+            [(m.id, parse_timestamp(m.timestamp).timestamp(), m.stored_at) for m in enriched],
+            self.window.total_seconds(),
             self.temporal_limit,
             self.excluded_types,
         )
@@ -113,9 +113,14 @@ class EnrichmentWorker(StageWorker):
             stats = memory.metadata["enrichment"]
             stats["temporal_links"] = links.get(memory.id, 0)
             stats["pattern"] = pattern_of.get(memory.id)
-            rows.append((memory.id, content_hash(memory.content), memory.node_fields(fields)))
+            rows.append((memory.id, memory.updated_at, memory.node_fields(fields)))
         written = self.graph.apply_if_unchanged(rows)
-        self.embedding_queue.put_many(written)  # the vector payload carries tags, metadata and summary
+        edited = self.graph.existing_ids([m.id for m in enriched if m.id not in set(written)])
+        self.queue.put_many(edited)  # edited while we worked: enrich what they now say
+        # the vector payload carries tags, metadata and summary
+        self.embedding_queue.put_many(
+            m.id for m in enriched if m.id in set(written) and m.embedding_status is not StageStatus.FAILED
+        )
         self.stats.succeeded(written)
         log.info(
             "memories enriched", extra={"event": "enrichment.completed", "count": len(written), "memory_ids": written}

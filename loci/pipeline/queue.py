@@ -6,6 +6,9 @@ handed out while it is in flight: an edit that re-queues a memory being worked o
 its turn. A retry re-enters the queue with a not-before time, so backoff is a queue
 entry, never a sleep in the worker.
 
+A retry can ask for isolation: the id is then handed out alone, never in a batch, so
+one memory that breaks a batch cannot use up the attempts of the others.
+
 The queue lives in memory; the durable truth is the state on each memory's graph node,
 from which the queue is rebuilt at start-up.
 """
@@ -48,6 +51,7 @@ class WorkQueue:
         self._seq = itertools.count()
         self._pending: dict[str, int] = {}
         self._inflight: set[str] = set()
+        self._isolated: set[str] = set()
 
     # --- producers
     def put(self, memory_id: str, *, attempts: int = 0, delay: float = 0.0) -> bool:
@@ -56,13 +60,18 @@ class WorkQueue:
 
     def put_many(self, ids: Iterable[str], *, attempts: int = 0, delay: float = 0.0) -> int:
         """Queue several ids at once; returns how many were new."""
+        return self.put_items((WorkItem(memory_id, attempts) for memory_id in ids), delay=delay)
+
+    def put_items(self, items: Iterable[WorkItem], *, delay: float = 0.0) -> int:
+        """Queue items keeping their attempt counts (start-up recovery); returns how many were new."""
         added = 0
         with self._cond:
             ready_at = self._clock() + delay
-            for memory_id in ids:
+            for item in items:
+                memory_id = item.memory_id
                 if memory_id in self._pending:
                     continue
-                self._pending[memory_id] = attempts
+                self._pending[memory_id] = item.attempts
                 if delay > 0:
                     heapq.heappush(self._delayed, (ready_at, next(self._seq), memory_id))
                 else:
@@ -120,8 +129,14 @@ class WorkQueue:
             if memory_id in self._inflight:
                 skipped.append(memory_id)  # being worked on: its turn comes after
                 continue
+            if memory_id in self._isolated and taken:
+                skipped.append(memory_id)  # goes alone, in a later batch
+                break
             taken.append(WorkItem(memory_id, self._pending.pop(memory_id, 0)))
             self._inflight.add(memory_id)  # at once: a put() while the batch lingers must not add it twice
+            if memory_id in self._isolated:
+                self._isolated.discard(memory_id)
+                break
         self._ready.extendleft(reversed(skipped))
         return taken
 
@@ -132,10 +147,13 @@ class WorkQueue:
                 self._inflight.discard(memory_id)
             self._cond.notify_all()
 
-    def retry(self, item: WorkItem, delay: float) -> None:
-        """Put an in-flight id back, to be taken again no sooner than `delay` seconds from now."""
+    def retry(self, item: WorkItem, delay: float, *, isolate: bool = False) -> None:
+        """Put an in-flight id back, to be taken again no sooner than `delay` seconds from now
+        (alone, if `isolate`)."""
         with self._cond:
             self._inflight.discard(item.memory_id)
+            if isolate:
+                self._isolated.add(item.memory_id)
             if item.memory_id not in self._pending:
                 self._pending[item.memory_id] = item.attempts
                 heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), item.memory_id))

@@ -6,6 +6,8 @@
    for a payload rewrite.
 2. Every vector id is checked against the graph a page at a time: vectors whose memory
    is gone (orphans) are deleted.
+3. Memories the graph says are still pending for a stage are put back in that stage's
+   queue (a no-op for those already queued), so nothing waits for a restart.
 A dry run only counts. Nothing is read in one unbounded query, so it scales past
 FalkorDB's result-set cap.
 """
@@ -27,14 +29,17 @@ log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
 COMPARED_FIELDS = (
     "content", "type", "importance", "confidence", "timestamp", "t_valid", "t_invalid",
-    "tag_prefixes", "tag_keys", "archived", "summary",
+    "tag_prefixes", "tag_keys", "archived", "summary", "relevance_score",
 )  # fmt: skip
 """Payload fields that must match the graph (recall filters or shows them)."""
 
 
 class SyncJob:
-    def __init__(self, graph: GraphStore, vectors: VectorStore, embedding_queue: WorkQueue, settings: Settings) -> None:
-        self.graph, self.vectors, self.queue = graph, vectors, embedding_queue
+    def __init__(
+        self, graph: GraphStore, vectors: VectorStore, queues: dict[Stage, WorkQueue], settings: Settings
+    ) -> None:
+        self.graph, self.vectors, self.queues = graph, vectors, queues
+        self.queue = queues[Stage.EMBEDDING]
         self.excluded_types = settings.recall_excluded_types
 
     def run(self, *, dry_run: bool, page_size: int = PAGE_SIZE) -> dict[str, Any]:
@@ -66,13 +71,16 @@ class SyncJob:
             orphan_sample += gone[: SAMPLE_SIZE - len(orphan_sample)]
             if gone and not dry_run:
                 self.vectors.delete(gone)
+        requeued = 0 if dry_run else self._requeue_pending()
         result = {
             "dry_run": dry_run,
+            "memory_count": self.graph.count_memories(self.excluded_types),
             "graph_count": graph_count,
             "vector_count": vector_count,
             "missing_count": missing,
             "stale_payload_count": stale,
             "orphaned_count": orphaned,
+            "requeued_pending": requeued,
             "missing_sample": missing_sample,
             "orphaned_sample": orphan_sample,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
@@ -81,6 +89,13 @@ class SyncJob:
             "sync ran", extra={"event": "sync.ran", **{k: v for k, v in result.items() if not k.endswith("sample")}}
         )
         return result
+
+    def _requeue_pending(self) -> int:
+        requeued = 0
+        for stage, queue in self.queues.items():
+            for page in pages(self.graph.iter_ids(stage=stage, status=StageStatus.PENDING)):
+                requeued += queue.put_many(page)
+        return requeued
 
 
 def _drifted(memory: Memory, payload: dict[str, Any]) -> bool:

@@ -26,7 +26,7 @@ from loci.errors import EmbeddingError, LociError, StoreUnavailable
 from loci.events import EventBus
 from loci.memory import Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
-from loci.stores.graph import GraphStore
+from loci.stores.graph import GraphStore, pages
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class StageWorker(ABC):
         self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
         self.events = events or EventBus()
         self.stats = WorkerStats()
+        self._outages = 0  # consecutive batches that found a store unreachable
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,12 +134,9 @@ class StageWorker(ABC):
     def requeue_pending(self) -> int:
         """Queue every memory whose node says this stage is unfinished (start-up recovery)."""
         count = 0
-        page: list[str] = []
-        for memory_id in self.graph.iter_ids(stage=self.stage, status=StageStatus.PENDING):
-            page.append(memory_id)
-            if len(page) >= 1000:
-                count, page = count + self.queue.put_many(page), []
-        count += self.queue.put_many(page)
+        for page in pages(self.graph.iter_ids(stage=self.stage, status=StageStatus.PENDING)):
+            attempts = self.graph.stage_attempts(self.stage, page)
+            count += self.queue.put_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
         if count:
             log.info("re-queued unfinished work", extra={"event": f"{self.stage}.requeued", "count": count})
         return count
@@ -163,8 +161,12 @@ class StageWorker(ABC):
             return 0
         try:
             self.process(items)
+            self._outages = 0
             self.stats.add(batches=1)
             self.stats.last_batch_size = len(items)
+        except Exception as exc:  # outside any `attempt`: still retried, never dropped from the queue
+            log.exception("batch failed", extra={"event": f"{self.stage}.batch_error"})
+            self.retry_or_fail(items, LociError(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
             self.queue.done(item.memory_id for item in items)
         return len(items)
@@ -189,31 +191,55 @@ class StageWorker(ABC):
         return FAILED
 
     def retry_or_fail(self, items: Sequence[WorkItem], exc: LociError) -> None:
+        """Reschedule failed items, or mark them failed after the last attempt.
+
+        - an outage (a store unreachable) uses no attempts; its backoff grows while it lasts;
+        - a batch that failed for a reason that may be one item's own (a rejected input, a
+          bug) is split: each item is retried alone, without using an attempt, so one bad
+          memory cannot use up the others' attempts;
+        - otherwise (one item, or the provider as a whole failing) each item uses an attempt.
+        """
         message = exc.message
         self.stats.error(message)
-        outage = isinstance(exc, StoreUnavailable)
-        retry_after = exc.retry_after if isinstance(exc, EmbeddingError) else None
-        final = [] if outage else [i for i in items if i.attempts + 1 >= self.retry.max_attempts]
-        again = [i for i in items if i not in final]
-        for item in again:
-            attempts = item.attempts if outage else item.attempts + 1
-            delay = self.retry.delay(attempts, retry_after)
-            self.queue.retry(WorkItem(item.memory_id, attempts), delay)
+        if isinstance(exc, StoreUnavailable):
+            self._outages += 1
+            delay = self.retry.delay(self._outages)
+            for item in items:
+                self.queue.retry(item, delay)
             log.warning(
-                "stage failed, will retry",
+                "store unavailable; batch will retry",
                 extra={
-                    "event": f"{self.stage}.retry",
-                    "memory_id": item.memory_id,
-                    "attempt": item.attempts + 1,
+                    "event": f"{self.stage}.outage",
+                    "count": len(items),
                     "delay_s": round(delay, 2),
                     "error": message,
                 },
             )
-        for item in final:
-            log.error(
-                "stage failed for good",
-                extra={"event": f"{self.stage}.failed", "memory_id": item.memory_id, "error": message},
+            return
+        whole_service = isinstance(exc, EmbeddingError) and exc.transient
+        if len(items) > 1 and not whole_service:
+            for item in items:
+                self.queue.retry(item, 0.0, isolate=True)
+            log.warning(
+                "batch failed; retrying its memories one by one",
+                extra={"event": f"{self.stage}.split", "count": len(items), "error": message},
             )
+            return
+        retry_after = exc.retry_after if isinstance(exc, EmbeddingError) else None
+        final = [i for i in items if i.attempts + 1 >= self.retry.max_attempts]
+        again = [i for i in items if i not in final]
+        for item in again:
+            delay = self.retry.delay(item.attempts + 1, retry_after)
+            self.queue.retry(WorkItem(item.memory_id, item.attempts + 1), delay)
+        log.warning(
+            "stage failed",
+            extra={
+                "event": f"{self.stage}.retry",
+                "memory_ids": [i.memory_id for i in items],
+                "failed_for_good": [i.memory_id for i in final],
+                "error": message,
+            },
+        )
         for item in items:
             self.events.publish(
                 f"{self.stage}.failed",
@@ -223,8 +249,7 @@ class StageWorker(ABC):
                 will_retry=item not in final,
             )
         self.stats.add(retries=len(again), failed=len(final))
-        if not outage:
-            self._record(again, message, final=False)
+        self._record(again, message, final=False)
         self._record(final, message, final=True)
 
     def _record(self, items: Sequence[WorkItem], message: str, *, final: bool) -> None:

@@ -130,8 +130,14 @@ class EmbeddedQdrantStore:
     def set_payloads(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         present = {p.id for p in self.retrieve([point_id for point_id, _ in items])}
         for point_id, fields in items:
-            if point_id in present:
+            if point_id not in present:
+                continue
+            try:
                 self._call("set payload", self._shard.update, qe.UpdateOperation.set_payload([point_id], fields))
+            except StoreError:  # deleted since the check above: nothing left to update
+                log.debug(
+                    "payload not set; point gone", extra={"event": "vectors.payload_skipped", "memory_id": point_id}
+                )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

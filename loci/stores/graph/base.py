@@ -1,13 +1,7 @@
-"""GraphBase: the FalkorDB connection, query plumbing and schema shared by every query group.
+"""GraphBase: the FalkorDB connection, query plumbing and schema every query group builds on.
 
-FalkorDB is the record. Memories are `Memory` nodes (see `loci.memory.Memory.to_node`),
-relationships are typed edges between them. Every query takes its values as parameters;
-the only text ever formatted into a query is a relationship type or a depth, and those
-come from `RelationType` or a validated integer. Scans are paged by `id`, so nothing is
-truncated by FalkorDB's result-set cap however large the graph grows.
-
-Connection failures become `GraphUnavailable` (503 at the API); a query the server rejects
-becomes `StoreError`.
+Connection failures become `GraphUnavailable` (503 at the API), a server that does not
+answer in time `StoreTimeout` (504), a query the server rejects `StoreError` (500).
 """
 
 from __future__ import annotations
@@ -20,7 +14,7 @@ from typing import Any
 import redis
 from falkordb import FalkorDB
 
-from loci.errors import GraphUnavailable, StoreError
+from loci.errors import GraphUnavailable, StoreError, StoreTimeout
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +62,9 @@ class GraphBase:
         try:
             run = self._graph.ro_query if read_only else self._graph.query
             result = run(cypher, params)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.TimeoutError as exc:
+            raise StoreTimeout(f"FalkorDB at {self.host}:{self.port} did not answer in time: {exc}") from exc
+        except redis.exceptions.ConnectionError as exc:
             raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             raise StoreError(f"FalkorDB rejected a query: {exc}") from exc

@@ -17,28 +17,58 @@ class EnrichmentQueries(GraphBase):
     """PRECEDED_BY links and Pattern nodes."""
 
     def link_preceding(
-        self, rows: Sequence[tuple[str, float, float]], limit: int, excluded_types: Sequence[str] = ()
+        self, rows: Sequence[tuple[str, float, str]], window: float, limit: int, excluded_types: Sequence[str] = ()
     ) -> dict[str, int]:
-        """For (id, epoch, window start epoch) rows: PRECEDED_BY to the `limit` latest earlier memories
-        whose time falls in [window start, time). Returns the links per id."""
+        """PRECEDED_BY links in memory time for (id, epoch, stored_at) rows, whatever order they arrive in.
+
+        Each memory links to the `limit` latest memories before it within `window` seconds,
+        and the `limit` earliest memories after it within the window link to it (then keep
+        only their own `limit` nearest links), so history imported newest-first links the
+        same as history imported in order. Equal times are ordered by `stored_at`.
+        Returns the links from each row's memory.
+        """
         if not rows or limit <= 0:
             return {}
-        result = self._query(
+        params = {
+            "rows": [
+                {"id": i, "ts": ts, "stored": stored, "since": ts - window, "until": ts + window}
+                for i, ts, stored in rows
+            ],
+            "limit": limit,
+            "excluded": list(excluded_types),
+            "now": iso(utcnow()),
+        }
+        earlier = self._query(
             "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) "
-            "MATCH (o:Memory) WHERE o.timestamp_epoch >= row.since AND o.timestamp_epoch < row.ts "
-            "AND o.id <> row.id AND NOT o.type IN $excluded "
-            "WITH m, o ORDER BY o.timestamp_epoch DESC "
-            "WITH m, collect(o)[0..$limit] AS earlier UNWIND earlier AS o "
-            "MERGE (m)-[r:PRECEDED_BY]->(o) ON CREATE SET r.count = 1 ON MATCH SET r.count = r.count + 1 "
-            "SET r.updated_at = $now RETURN m.id, count(o)",
-            {
-                "rows": [{"id": i, "ts": ts, "since": since} for i, ts, since in rows],
-                "limit": limit,
-                "excluded": list(excluded_types),
-                "now": iso(utcnow()),
-            },
+            "CALL { WITH row MATCH (o:Memory) "
+            "WHERE o.timestamp_epoch >= row.since AND o.timestamp_epoch <= row.ts AND o.id <> row.id "
+            "AND (o.timestamp_epoch < row.ts OR o.stored_at < row.stored) AND NOT o.type IN $excluded "
+            "RETURN o ORDER BY o.timestamp_epoch DESC, o.stored_at DESC LIMIT $limit } "
+            "MERGE (m)-[r:PRECEDED_BY]->(o) SET r.updated_at = $now RETURN m.id, count(o)",
+            params,
         )
-        return {memory_id: int(count) for memory_id, count in result}
+        later = self._query(
+            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) "
+            "CALL { WITH row MATCH (b:Memory) "
+            "WHERE b.timestamp_epoch >= row.ts AND b.timestamp_epoch <= row.until AND b.id <> row.id "
+            "AND (b.timestamp_epoch > row.ts OR b.stored_at > row.stored) AND NOT b.type IN $excluded "
+            "RETURN b ORDER BY b.timestamp_epoch ASC, b.stored_at ASC LIMIT $limit } "
+            "MERGE (b)-[r:PRECEDED_BY]->(m) SET r.updated_at = $now RETURN DISTINCT b.id",
+            params,
+        )
+        self._prune_preceding([row[0] for row in later], limit)
+        return {memory_id: int(count) for memory_id, count in earlier}
+
+    def _prune_preceding(self, ids: Sequence[str], limit: int) -> None:
+        """Keep only each memory's `limit` nearest PRECEDED_BY links."""
+        if ids:
+            self._query(
+                "UNWIND $ids AS id MATCH (b:Memory {id: id})-[r:PRECEDED_BY]->(o:Memory) "
+                "WITH b, r ORDER BY o.timestamp_epoch DESC, o.stored_at DESC "
+                "WITH b, collect(r) AS links WHERE size(links) > $limit "
+                "UNWIND links[$limit..] AS extra DELETE extra",
+                {"ids": list(ids), "limit": limit},
+            )
 
     def patterns(self) -> dict[str, dict[str, Any]]:
         """Pattern nodes by memory type, with their term counts decoded."""

@@ -24,24 +24,36 @@ class DecayRow:
     last_accessed: str
     edges: int
     protected: bool
+    archived: bool = False
 
 
 class MaintenanceQueries(GraphBase):
     """Queries of the consolidation jobs and the sync job."""
 
     def iter_decay_rows(
-        self, *, min_importance: float | None, excluded_types: Sequence[str], page_size: int = PAGE_SIZE
+        self,
+        *,
+        min_importance: float | None,
+        excluded_types: Sequence[str],
+        include_archived: bool = False,
+        page_size: int = PAGE_SIZE,
     ) -> Iterator[list[DecayRow]]:
-        """Pages of non-archived memories with their edge counts, paged by id."""
+        """Pages of memories (archived ones only if asked) with their edge counts, paged by id."""
         after = ""
         while True:
             rows = self._query(
                 "MATCH (m:Memory) WHERE m.id > $after AND NOT m.type IN $excluded "
-                "AND coalesce(m.archived, false) = false AND ($min IS NULL OR m.importance >= $min) "
+                "AND ($archived OR coalesce(m.archived, false) = false) AND ($min IS NULL OR m.importance >= $min) "
                 "WITH m ORDER BY m.id LIMIT $limit OPTIONAL MATCH (m)-[r]-() "
                 "RETURN m.id, m.type, m.importance, m.confidence, m.timestamp, m.last_accessed, count(r), "
-                "coalesce(m.protected, false) ORDER BY m.id",
-                {"after": after, "excluded": list(excluded_types), "min": min_importance, "limit": page_size},
+                "coalesce(m.protected, false), coalesce(m.archived, false) ORDER BY m.id",
+                {
+                    "after": after,
+                    "excluded": list(excluded_types),
+                    "min": min_importance,
+                    "limit": page_size,
+                    "archived": include_archived,
+                },
                 read_only=True,
             )
             if rows:
@@ -55,6 +67,7 @@ class MaintenanceQueries(GraphBase):
                         r[5] or "",
                         int(r[6]),
                         bool(r[7]),
+                        bool(r[8]),
                     )
                     for r in rows
                 ]
@@ -152,13 +165,14 @@ class MaintenanceQueries(GraphBase):
 
     # --- run history
     def record_run(self, run: dict[str, Any], keep: int) -> None:
-        """Store a consolidation run and prune the history to the newest `keep`."""
+        """Store a consolidation run and prune that task's history to its newest `keep` runs."""
         self._query(
             "CREATE (r:ConsolidationRun) SET r = $run",
             {"run": {**run, "result": json.dumps(run.get("result", {}), sort_keys=True)}},
         )
         self._query(
-            "MATCH (r:ConsolidationRun) WITH r ORDER BY r.started_at DESC SKIP $keep DETACH DELETE r", {"keep": keep}
+            "MATCH (r:ConsolidationRun {task: $task}) WITH r ORDER BY r.started_at DESC SKIP $keep DETACH DELETE r",
+            {"task": run["task"], "keep": keep},
         )
 
     def runs(self, limit: int) -> list[dict[str, Any]]:
@@ -167,12 +181,7 @@ class MaintenanceQueries(GraphBase):
             {"limit": limit},
             read_only=True,
         )
-        found = []
-        for (node,) in rows:
-            props = dict(node.properties)
-            props["result"] = json.loads(props.get("result") or "{}")
-            found.append(props)
-        return found
+        return [_run(node) for (node,) in rows]
 
     def last_run(self, task: str) -> dict[str, Any] | None:
         """The newest recorded run of one task."""
@@ -181,11 +190,7 @@ class MaintenanceQueries(GraphBase):
             {"task": task},
             read_only=True,
         )
-        if not rows:
-            return None
-        props = dict(rows[0][0].properties)
-        props["result"] = json.loads(props.get("result") or "{}")
-        return props
+        return _run(rows[0][0]) if rows else None
 
     def last_runs(self) -> dict[str, str]:
         """When each task last completed a real (not dry) run."""
@@ -193,3 +198,9 @@ class MaintenanceQueries(GraphBase):
             "MATCH (r:ConsolidationRun) WHERE r.success = true RETURN r.task, max(r.completed_at)", read_only=True
         )
         return {task: completed for task, completed in rows}
+
+
+def _run(node: Any) -> dict[str, Any]:
+    props = dict(node.properties)
+    props["result"] = json.loads(props.get("result") or "{}")
+    return props

@@ -32,6 +32,15 @@ class PipelineQueries(GraphBase):
         )
         return [row[0] for row in result]
 
+    def stage_attempts(self, stage: Stage, ids: Sequence[str]) -> dict[str, int]:
+        """Failed attempts of a stage so far, per memory (restarts keep counting)."""
+        rows = self._query(
+            f"UNWIND $ids AS id MATCH (m:Memory {{id: id}}) RETURN m.id, coalesce(m.{stage.value}_attempts, 0)",
+            {"ids": list(ids)},
+            read_only=True,
+        )
+        return {memory_id: int(attempts) for memory_id, attempts in rows}
+
     def record_stage_error(
         self, stage: Stage, ids: Sequence[str], error: str, attempts: dict[str, int], *, final: bool
     ) -> None:
@@ -64,15 +73,16 @@ class PipelineQueries(GraphBase):
             )
 
     def apply_if_unchanged(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str]:
-        """Write (id, content hash, properties) rows, each only if the memory's content is still that one.
+        """Write (id, updated_at, properties) rows, each only if the memory was not edited since it was read.
 
-        Returns the ids written; the others were edited or deleted meanwhile (an edit re-queues its memory).
+        Returns the ids written; the others were edited or deleted meanwhile (every edit bumps
+        `updated_at`), and the caller reads them again.
         """
         if not rows:
             return []
         result = self._query(
-            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) WHERE m.content_hash = row.hash "
+            "UNWIND $rows AS row MATCH (m:Memory {id: row.id}) WHERE m.updated_at = row.seen "
             "SET m += row.props RETURN m.id",
-            {"rows": [{"id": memory_id, "hash": digest, "props": props} for memory_id, digest, props in rows]},
+            {"rows": [{"id": memory_id, "seen": seen, "props": props} for memory_id, seen, props in rows]},
         )
         return [row[0] for row in result]
