@@ -81,6 +81,14 @@ def test_scores_are_explained(client: FlaskClient, facts: dict[str, str]) -> Non
     assert body["count"] == len(body["results"]) <= 6
 
 
+def test_results_carry_the_whole_memory(client: FlaskClient, services: Services) -> None:
+    memory_id = store(client, "The Lisbon offsite budget is 40k", metadata={"source": "finance"}, tags=["budget"])
+    services.embedding_worker.drain()
+    (item,) = recall(client, query="offsite budget", limit=1)["results"]
+    assert item["id"] == memory_id
+    assert item["memory"]["metadata"] == {"source": "finance"} and item["memory"]["embedding_status"] == "completed"
+
+
 def test_keyword_channel_finds_rare_words(client: FlaskClient, facts: dict[str, str]) -> None:
     body = recall(client, query="Lisbon", limit=2)
     assert body["results"][0]["id"] == facts["trip"]

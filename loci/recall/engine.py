@@ -41,6 +41,13 @@ from loci.timeutil import iso, parse_timestamp
 log = logging.getLogger(__name__)
 
 
+CANDIDATE_FIELDS = (
+    "content", "type", "importance", "confidence", "timestamp", "updated_at", "stored_at",
+    "t_valid", "t_invalid", "archived", "tags", "relevance_score",
+)  # fmt: skip
+"""What ranking, filtering and current-state checks read; results are then read in full."""
+
+
 @dataclass
 class RecallResult:
     params: RecallParams
@@ -131,6 +138,7 @@ class Recall:
             expanded = len(extra)
             ranked, more_removed = self.select(ranked + extra)
             dedup_removed += more_removed
+        self._complete(ranked)
         self.svc.access.record(c.id for c in ranked)
         return RecallResult(
             params=self.params,
@@ -152,6 +160,12 @@ class Recall:
             dedup_removed=dedup_removed,
             relations=self._relations(ranked),
         )
+
+    def _complete(self, ranked: list[Candidate]) -> None:
+        """Read the winners in full (candidates were ranked on the fields scoring needs)."""
+        full = self.svc.graph.get_memories([c.id for c in ranked])
+        for candidate in ranked:
+            candidate.memory = full.get(candidate.id, candidate.memory)
 
     def _query_vector(self) -> list[float] | None:
         if self.params.embedding is not None:
@@ -185,7 +199,7 @@ class Recall:
                 Candidate(m, "trending", "graph")
                 for m in self.svc.graph.list_memories(self.where, order, self.fetch_size())
             ]
-        memories = self.svc.graph.get_memories([*cosines, *keyword_hits])
+        memories = self.svc.graph.get_memories([*cosines, *keyword_hits], fields=CANDIDATE_FIELDS)
         return [
             Candidate(memory, "vector", "qdrant", cosine=cosines[memory.id])
             if memory.id in cosines

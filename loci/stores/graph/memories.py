@@ -23,14 +23,21 @@ class MemoryQueries(GraphBase):
         rows = self._query("MATCH (m:Memory {id: $id}) RETURN m", {"id": memory_id}, read_only=True)
         return Memory.from_node(rows[0][0].properties) if rows else None
 
-    def get_memories(self, ids: Sequence[str]) -> dict[str, Memory]:
-        """The memories among `ids` that exist, by id."""
+    def get_memories(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> dict[str, Memory]:
+        """The memories among `ids` that exist, by id.
+
+        With `fields` (a fixed list from the caller's code, never from input) only those
+        properties are read: a partial Memory, for ranking many candidates cheaply.
+        """
         if not ids:
             return {}
+        projection = "m {" + ", ".join(f".{name}" for name in ("id", *fields)) + "}" if fields else "properties(m)"
         rows = self._query(
-            "UNWIND $ids AS id MATCH (m:Memory {id: id}) RETURN m", {"ids": list(dict.fromkeys(ids))}, read_only=True
+            f"UNWIND $ids AS id MATCH (m:Memory {{id: id}}) RETURN {projection}",
+            {"ids": list(dict.fromkeys(ids))},
+            read_only=True,
         )
-        return {row[0].properties["id"]: Memory.from_node(row[0].properties) for row in rows}
+        return {row[0]["id"]: Memory.from_node(row[0]) for row in rows}
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids still have a memory."""
