@@ -17,6 +17,7 @@ import random
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,11 @@ def services(data_dir: Path, **overrides: Any) -> Services:
 
 def store(svc: Services, texts: list[str], stamps: list[str] | None = None) -> list[str]:
     """Write memories straight to the graph (500 per query) and queue both stages, as the API would."""
-    now = iso(utcnow())
+    start = utcnow()  # one microsecond apart, as the API stores them one after another
     memories = [
-        build_memory(StoreMemory(content=text, timestamp=stamps[n] if stamps else None), now)
+        build_memory(
+            StoreMemory(content=text, timestamp=stamps[n] if stamps else None), iso(start + timedelta(microseconds=n))
+        )
         for n, text in enumerate(texts)
     ]
     for start in range(0, len(memories), 500):

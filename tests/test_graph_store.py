@@ -193,3 +193,14 @@ def test_successors_survive_a_cycle(graph: GraphStore) -> None:
     link(graph, RelationType.EVOLVED_INTO, b, a)
     chains = graph.successors([a.id, b.id])
     assert {old: [m.id for m in chain] for old, chain in chains.items()} == {a.id: [b.id], b.id: [a.id]}
+
+
+def test_preceded_by_orders_ties_by_arrival_then_id(graph: GraphStore) -> None:
+    stamp = "2026-03-01T09:00:00+00:00"
+    same = sorted((make_memory(f"line {n}", timestamp=stamp, stored_at=stamp) for n in range(3)), key=lambda m: m.id)
+    graph.create_memories(same)
+    epoch = 1772355600.0
+    graph.link_preceding([(m.id, epoch, stamp) for m in same], window=7 * 86400, limit=5)
+    rows = graph._query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
+    a, b, c = (m.id for m in same)
+    assert {(x, y) for x, y in rows} == {(b, a), (c, a), (c, b)}
