@@ -204,3 +204,20 @@ def test_preceded_by_orders_ties_by_arrival_then_id(graph: GraphStore) -> None:
     rows = graph._query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
     a, b, c = (m.id for m in same)
     assert {(x, y) for x, y in rows} == {(b, a), (c, a), (c, b)}
+
+
+def test_decay_rows_page_through_everything(graph: GraphStore) -> None:
+    memories = [make_memory(f"m {n}", importance=0.1 * (n % 10)) for n in range(9)]
+    graph.create_memories(memories)
+    graph.associate(
+        RelationType.RELATES_TO,
+        [{"idx": 0, "src": memories[0].id, "dst": memories[1].id, "strength": 1, "props": {}}],
+        "t",
+    )
+    pages = list(graph.iter_decay_rows(min_importance=None, excluded_types=(), page_size=4))
+    assert [len(page) for page in pages] == [4, 4, 1]
+    rows = {row.id: row for page in pages for row in page}
+    assert set(rows) == {m.id for m in memories}
+    assert rows[memories[0].id].edges == 1 and rows[memories[2].id].edges == 0
+    important = [r for page in graph.iter_decay_rows(min_importance=0.5, excluded_types=()) for r in page]
+    assert {r.id for r in important} == {m.id for m in memories if m.importance >= 0.5}

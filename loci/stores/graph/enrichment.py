@@ -116,7 +116,10 @@ class EnrichmentQueries(GraphBase):
         return found
 
     def count_typed_before(self, kind: str, stored_at: str, memory_id: str) -> int:
-        """Memories of this type, sure of it, stored before `stored_at` (ingest order)."""
+        """Memories of this type, sure of it, stored before `stored_at` (ingest order).
+
+        A string comparison, correct here because `stored_at` has no range index (see `Memory.epoch`).
+        """
         rows = self._query(
             "MATCH (o:Memory) WHERE o.type = $type AND o.confidence > $min AND o.stored_at < $stored_at "
             "AND o.id <> $id RETURN count(o)",
