@@ -77,6 +77,7 @@ class Settings(BaseModel):
     openai_base_url: str | None = env("OPENAI_BASE_URL", default=None)
     embedding_timeout_seconds: float = env("EMBEDDING_TIMEOUT_SECONDS", default=30.0, gt=0)
     embedding_batch_size: int = env("EMBEDDING_BATCH_SIZE", default=64, ge=1, le=2048)
+    embedding_concurrency: int = env("EMBEDDING_CONCURRENCY", default=4, ge=1, le=64)
     embedding_batch_timeout_seconds: float = env("EMBEDDING_BATCH_TIMEOUT_SECONDS", default=0.05, ge=0, le=60)
     embedding_max_attempts: int = env("EMBEDDING_MAX_ATTEMPTS", default=5, ge=1, le=100)
     embedding_retry_base_seconds: float = env("EMBEDDING_RETRY_BASE_SECONDS", default=1.0, gt=0)
@@ -102,6 +103,8 @@ class Settings(BaseModel):
 
     # --- memory content
     memory_content_hard_limit: int = env("MEMORY_CONTENT_HARD_LIMIT", default=2000, ge=1)
+    memory_batch_limit: int = env("MEMORY_BATCH_LIMIT", default=500, ge=1, le=10000)
+    idempotency_window_seconds: int = env("IDEMPOTENCY_WINDOW_SECONDS", default=60, ge=0, le=7 * 86400)
 
     # --- recall
     recall_max_limit: int = env("RECALL_MAX_LIMIT", default=100, ge=1, le=1000)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from loci.api.schemas import PatchMemory, StoreMemory
@@ -16,6 +19,7 @@ from loci.classify import classify
 from loci.errors import LociError, NotFound
 from loci.memory import Memory, Stage, StageStatus, content_hash
 from loci.services import Services
+from loci.stores.requests import fingerprint
 from loci.stores.vectors import VectorPoint
 from loci.timeutil import iso, utcnow
 
@@ -52,38 +56,133 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
     )
 
 
-def store(services: Services, request: StoreMemory) -> Memory:
-    """Store one memory; its embedding is queued unless the client sent one."""
-    memory = build_memory(request, iso(utcnow()))
-    services.graph.create_memories([memory])  # pending until its vector exists: a crash loses nothing
-    if request.embedding is not None:
-        memory = _store_vector(services, memory, request.embedding)
-    else:
-        services.embedding_queue.put(memory.id)
-    services.enrichment_queue.put(memory.id)
-    services.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
+@dataclass(frozen=True)
+class Stored:
+    memory: Memory
+    """The memory written, or for a duplicate the original one."""
+    deduplicated: bool = False
+
+
+def store(services: Services, request: StoreMemory) -> Stored:
+    """Store one memory (see `store_many`)."""
+    return store_many(services, [request])[0]
+
+
+def store_many(services: Services, requests: Sequence[StoreMemory]) -> list[Stored]:
+    """Store memories in one graph write, in order; queue their embedding and enrichment.
+
+    A memory with the same content, tags, type and timestamp as one stored within the
+    idempotency window is not stored again: its outcome is the original, marked deduplicated. All or
+    nothing: if the write fails, nothing of the batch remains.
+    """
+    start = utcnow()  # a microsecond apart, so stored_at keeps the order of the request
+    memories = [build_memory(r, iso(start + timedelta(microseconds=n))) for n, r in enumerate(requests)]
+    prints = [fingerprint(r.content, r.tags or [], r.type, r.timestamp) for r in requests]
+    originals = _originals(services, prints, memories)
+    new = [m for m in memories if m.id not in originals]
+    new_prints = [p for p, m in zip(prints, memories, strict=True) if m.id not in originals]
+    try:
+        services.graph.create_memories(new)  # pending until their vectors exist: a crash loses nothing
+        given = {m.id: r.embedding for m, r in zip(memories, requests, strict=True) if r.embedding is not None}
+        new = _store_vectors(services, new, given)
+    except LociError:
+        services.requests.release(new_prints)
+        raise
+    services.metrics.stored.inc(len(new))
+    services.metrics.deduplicated.inc(len(memories) - len(new))
+    services.embedding_queue.put_many(m.id for m in new if m.embedding_status is StageStatus.PENDING)
+    services.enrichment_queue.put_many(m.id for m in new)
+    for memory in new:
+        services.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
     log.info(
-        "memory stored",
+        "memories stored",
         extra={
             "event": "memory.stored",
-            "memory_id": memory.id,
-            "type": memory.type,
-            "vector_given": request.embedding is not None,
+            "memory_ids": [m.id for m in new],
+            "count": len(new),
+            "deduplicated": len(memories) - len(new),
         },
     )
-    return memory
+    return [
+        Stored(originals[m.id], deduplicated=True) if m.id in originals else Stored(m) for m in _written(new, memories)
+    ]
 
 
-def _store_vector(services: Services, memory: Memory, vector: list[float]) -> Memory:
-    """Write the client's vector and mark the memory embedded; on failure remove the memory again."""
+def _written(new: list[Memory], memories: list[Memory]) -> list[Memory]:
+    by_id = {m.id: m for m in new}
+    return [by_id.get(m.id, m) for m in memories]
+
+
+def _originals(services: Services, prints: list[str], memories: list[Memory]) -> dict[str, Memory]:
+    """For memories repeating a recent store (or an earlier item of this batch), the original."""
+    claimed = services.requests.claim(prints, [m.id for m in memories])
+    batch = {m.id: m for m in memories}
+    earlier_ids = [c for c in claimed if c is not None and c not in batch]
+    found = services.graph.get_memories(earlier_ids) if earlier_ids else {}
+    originals: dict[str, Memory] = {}
+    for memory, digest, previous in zip(memories, prints, claimed, strict=True):
+        if previous is None:
+            continue
+        original = batch.get(previous) or found.get(previous)
+        if original is None:  # the original was deleted since: this one takes its place
+            services.requests.take_over(digest, memory.id)
+            continue
+        originals[memory.id] = original
+    return originals
+
+
+def _store_vectors(services: Services, memories: list[Memory], given: dict[str, list[float]]) -> list[Memory]:
+    """Write the clients' vectors and mark those memories embedded; on failure remove the memories again."""
+    with_vectors = [m for m in memories if m.id in given]
+    if not with_vectors:
+        return memories
     try:
-        services.vectors.upsert([VectorPoint(memory.id, vector, memory.payload())])
-        services.graph.mark_embedded([(memory.id, content_hash(memory.content))])
+        services.vectors.upsert([VectorPoint(m.id, given[m.id], m.payload()) for m in with_vectors])
+        services.graph.mark_embedded([(m.id, content_hash(m.content)) for m in with_vectors])
     except LociError:
-        services.graph.delete_memory(memory.id)
-        _forget_vectors(services, [memory.id])
+        services.graph.delete_memories([m.id for m in memories])
+        _forget_vectors(services, [m.id for m in with_vectors])
         raise
-    return memory.with_changes(embedding_status=StageStatus.COMPLETED, embedded_hash=content_hash(memory.content))
+    done = {m.id for m in with_vectors}
+    return [
+        m.with_changes(embedding_status=StageStatus.COMPLETED, embedded_hash=content_hash(m.content))
+        if m.id in done
+        else m
+        for m in memories
+    ]
+
+
+def pipeline_status(services: Services, ids: list[str]) -> dict[str, Any]:
+    """Partition ids: completed (embedded and enriched: searchable with everything), pending,
+    failed (with the stage and the reason), unknown."""
+    states = services.graph.stage_states(ids)
+    completed, pending, failed, unknown = [], [], [], []
+    for memory_id in ids:
+        state = states.get(memory_id)
+        if state is None:
+            unknown.append(memory_id)
+            continue
+        broken = [(stage, error) for stage, (status, error) in state.items() if status == StageStatus.FAILED.value]
+        if broken:
+            failed.append({"id": memory_id, "stage": broken[0][0].value, "reason": broken[0][1] or "unknown error"})
+        elif all(status == StageStatus.COMPLETED.value for status, _ in state.values()):
+            completed.append(memory_id)
+        else:
+            pending.append(memory_id)
+    return {
+        "status": "success",
+        "completed_ids": completed,
+        "pending_ids": pending,
+        "failed_ids": [f["id"] for f in failed],
+        "failed": failed,
+        "unknown_ids": unknown,
+        "counts": {
+            "completed": len(completed),
+            "pending": len(pending),
+            "failed": len(failed),
+            "unknown": len(unknown),
+        },
+    }
 
 
 def get(services: Services, memory_id: str) -> Memory:

@@ -23,12 +23,13 @@ from typing import IO
 
 from consolidation import Consolidator
 from loci.config import Settings
-from loci.embedding import EmbeddingProvider, configured_dimension, open_provider
+from loci.embedding import configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.errors import ConfigError
 from loci.events import EventBus
 from loci.memory import Stage
+from loci.metrics import MeteredProvider, Metrics
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
@@ -37,6 +38,7 @@ from loci.pipeline.sync import SyncJob
 from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
+from loci.stores.requests import RequestLog
 from loci.stores.vectors import VectorStore, open_vector_store
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class Services:
     settings: Settings
     graph: GraphStore
     vectors: VectorStore
-    provider: EmbeddingProvider
+    provider: MeteredProvider
     embedding_queue: WorkQueue
     embedding_worker: EmbeddingWorker
     enrichment_queue: WorkQueue
@@ -57,6 +59,8 @@ class Services:
     sync: SyncJob
     consolidator: Consolidator
     scheduler: Scheduler
+    requests: RequestLog
+    metrics: Metrics
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     started_at: float = field(default_factory=time.time)
@@ -92,7 +96,8 @@ class Services:
             dimension = configured_dimension(settings)
             vectors = open_vector_store(settings, dimension)
             undo.callback(vectors.close)
-            provider = open_provider(settings, vectors.dimension)
+            metrics = Metrics()
+            provider = MeteredProvider(open_provider(settings, vectors.dimension), metrics)
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
@@ -122,12 +127,25 @@ class Services:
             sync=sync,
             consolidator=consolidator,
             scheduler=Scheduler(consolidator, settings),
+            requests=RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds),
+            metrics=metrics,
             falkordb_server=server,
             configured_dimension=dimension,
             _data_lock=data_lock,
         )
+        services._register_gauges()
         atexit.register(services.close)  # stop the child server and flush the stores on exit
         return services
+
+    def _register_gauges(self) -> None:
+        for name, queue in (("embedding", self.embedding_queue), ("enrichment", self.enrichment_queue)):
+            self.metrics.gauge(
+                f"loci_{name}_queue_pending", f"Memories waiting for {name}", lambda q=queue: q.stats().pending
+            )
+            self.metrics.gauge(
+                f"loci_{name}_queue_inflight", f"Memories in {name} now", lambda q=queue: q.stats().inflight
+            )
+        self.metrics.gauge("loci_stream_subscribers", "Open /stream connections", lambda: self.events.subscribers)
 
     def start(self) -> None:
         """Re-queue unfinished work and start the background threads, once per process."""

@@ -156,7 +156,8 @@ def test_a_replacement_that_expired_does_not_hide_the_original(client: FlaskClie
 
 
 def test_duplicates_do_not_eat_into_the_limit(client: FlaskClient, services: Services) -> None:
-    copies = [store(client, "Backups run nightly at 02:00") for _ in range(3)]
+    # Distinct tags, so the store-side deduplication keeps all three copies.
+    copies = [store(client, "Backups run nightly at 02:00", tags=[f"host-{n}"]) for n in range(3)]
     other = store(client, "Backups are kept for thirty days")
     services.embedding_worker.drain()
     body = recall(client, query="backups", limit=2)

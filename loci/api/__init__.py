@@ -99,6 +99,7 @@ def init_app(app: Flask, svc: Services) -> None:
         health,
         insights,
         memory,
+        metrics,
         recall,
         stream,
     )
@@ -107,5 +108,5 @@ def init_app(app: Flask, svc: Services) -> None:
     errors.init_app(app)
     auth.init_app(app, svc.settings)
     app.before_request(_check_query_string)
-    for module in (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream):
+    for module in (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics):
         app.register_blueprint(module.bp)

@@ -67,6 +67,8 @@ def health() -> Any:
             "provider": svc.provider.name,
             "model": svc.provider.model,
             "dimension": svc.provider.dimension,
+            "concurrency": svc.embedding_worker.concurrency,
+            "provider_calls": svc.provider.report(),
         },
         "enrichment": {
             **stage_report(svc.enrichment_worker, svc.enrichment_queue, states[Stage.ENRICHMENT] if states else None),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, jsonify, request
 
 from loci import memories
 from loci.api import json_object, services
+from loci.api.idempotency import idempotent
 from loci.api.schemas import PatchMemory, StoreMemory, parse
 from loci.errors import InvalidRequest
-from loci.memory import tag_keys_from_query
+from loci.memory import StageStatus, tag_keys_from_query
 
 bp = Blueprint("memory", __name__)
 
@@ -30,35 +31,117 @@ def memory_id_param(value: str) -> str:
 
 @bp.post("/memory")
 def store() -> Any:
-    """Store one memory; 201 with its id as soon as the graph has it."""
+    """Store one memory; 201 with its id as soon as the graph has it (200 for a duplicate)."""
+    return idempotent(_store_one)
+
+
+def _store_one() -> tuple[dict[str, Any], int]:
     started = time.perf_counter()
     svc = services()
-    req = parse(
-        StoreMemory,
-        json_object(),
-        content_limit=svc.settings.memory_content_hard_limit,
-        dimension=svc.vectors.dimension,
-    )
-    memory = memories.store(svc, req)
-    vector_given = req.embedding is not None
+    req = parse(StoreMemory, json_object(), **_limits(svc))
+    outcome = memories.store(svc, req)
+    memory = outcome.memory
+    vector_given = memory.embedding_status is StageStatus.COMPLETED
     body = {
         "status": "success",
         "memory_id": memory.id,
+        "deduplicated": outcome.deduplicated,
         "stored_at": memory.stored_at,
         "type": memory.type,
         "confidence": memory.confidence,
         "importance": memory.importance,
         "tags": memory.tags,
         "qdrant": "stored" if vector_given else "queued",
-        "embedding_status": "provided" if vector_given else "queued",
-        "enrichment": "disabled",
+        "embedding_status": "provided" if req.embedding is not None else "queued",
+        "enrichment": "queued",
         "metadata": memory.metadata,
         "timestamp": memory.timestamp,
         "updated_at": memory.updated_at,
         "last_accessed": memory.last_accessed,
         "query_time_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    return jsonify(body), 201
+    return body, 200 if outcome.deduplicated else 201
+
+
+@bp.post("/memory/batch")
+def store_batch() -> Any:
+    """Store up to MEMORY_BATCH_LIMIT memories in one graph write; ids come back in input order."""
+    return idempotent(_store_batch)
+
+
+def _store_batch() -> tuple[dict[str, Any], int]:
+    started = time.perf_counter()
+    svc = services()
+    items = json_object().get("memories")
+    limit = svc.settings.memory_batch_limit
+    if not isinstance(items, list) or not items:
+        raise InvalidRequest("'memories' must be a non-empty list", field="memories")
+    if len(items) > limit:
+        raise InvalidRequest(f"Batch size limit is {limit} memories per request (got {len(items)})", field="memories")
+    requests = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"Invalid 'memories[{index}]': must be an object", field=f"memories[{index}]")
+        requests.append(parse(StoreMemory, item, prefix=f"memories[{index}].", **_limits(svc)))
+    outcomes = memories.store_many(svc, requests)
+    given = sum(1 for r in requests if r.embedding is not None)
+    stored = sum(1 for o in outcomes if not o.deduplicated)
+    body = {
+        "status": "success",
+        "stored": stored,
+        "memory_ids": [o.memory.id for o in outcomes],
+        "deduplicated": [i for i, o in enumerate(outcomes) if o.deduplicated],
+        "qdrant": f"stored ({given}), queued ({len(requests) - given})" if given else "queued",
+        "enrichment": "queued",
+        "query_time_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    return body, 201
+
+
+def _limits(svc: Any) -> dict[str, int]:
+    return {"content_limit": svc.settings.memory_content_hard_limit, "dimension": svc.vectors.dimension}
+
+
+@bp.get("/memory/status")
+def status_by_query() -> Any:
+    """Which of `ids` (repeated or comma-separated) are searchable, pending, failed or unknown."""
+    raw = [part for value in request.args.getlist("ids") for part in value.split(",")]
+    return jsonify(_status(raw))
+
+
+@bp.post("/memory/status")
+def status_by_body() -> Any:
+    raw = json_object().get("ids")
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list):
+        raise InvalidRequest("'ids' must be a list of memory ids", field="ids")
+    return jsonify(_status(raw))
+
+
+STATUS_LIMIT = 10_000
+
+
+def _status(raw: list[Any]) -> dict[str, Any]:
+    ids = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, str):
+            _bad_id(index)
+        if not item.strip():
+            continue
+        try:
+            ids.append(str(uuid.UUID(item.strip())))
+        except ValueError:
+            _bad_id(index)
+    if not ids:
+        raise InvalidRequest("'ids' is required", field="ids")
+    if len(ids) > STATUS_LIMIT:
+        raise InvalidRequest(f"At most {STATUS_LIMIT} ids per request", field="ids")
+    return memories.pipeline_status(services(), list(dict.fromkeys(ids)))
+
+
+def _bad_id(index: int) -> NoReturn:
+    raise InvalidRequest(f"Invalid 'ids[{index}]': must be a memory id (UUID)", field=f"ids[{index}]")
 
 
 @bp.get("/memory/<memory_id>")

@@ -18,6 +18,8 @@ class EmbeddingProvider(Protocol):
     """"local", "openai" or "placeholder"."""
     model: str
     dimension: int
+    remote: bool
+    """True when calls leave the process: several can usefully be in flight at once."""
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; raises EmbeddingError."""

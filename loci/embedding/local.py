@@ -57,6 +57,7 @@ class LocalProvider:
     """sentence-transformers on the CPU; batches are encoded in one forward pass each."""
 
     name = "local"
+    remote = False
 
     def __init__(self, model: str | None = None, dimension: int | None = None) -> None:
         self.model = model or DEFAULT_MODEL

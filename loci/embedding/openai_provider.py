@@ -32,6 +32,7 @@ def default_dimension(model: str | None) -> int | None:
 
 class OpenAIProvider:
     name = "openai"
+    remote = True
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ DEFAULT_DIMENSION = 384
 class PlaceholderProvider:
     name = "placeholder"
     model = "sha256-seeded"
+    remote = False
 
     def __init__(self, dimension: int | None = None) -> None:
         self.dimension = dimension or DEFAULT_DIMENSION

@@ -52,6 +52,8 @@ class EmbeddingWorker(StageWorker):
                 settings.embedding_retry_max_seconds,
             ),
             nice=settings.worker_nice,
+            # a remote provider is waited on, so several requests in flight pay off; a local model is CPU-bound
+            concurrency=settings.embedding_concurrency if provider.remote else 1,
             events=events,
         )
         self.vectors, self.provider = vectors, provider

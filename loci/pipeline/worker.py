@@ -96,15 +96,17 @@ class StageWorker(ABC):
         retry: RetryPolicy,
         linger: float = 0.0,
         nice: int = 0,
+        concurrency: int = 1,
         events: EventBus | None = None,
     ) -> None:
         self.graph, self.queue = graph, queue
         self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
+        self.concurrency = concurrency
         self.events = events or EventBus()
         self.stats = WorkerStats()
-        self._outages = 0  # consecutive batches that found a store unreachable
+        self._outages = 0  # consecutive batches that found a store unreachable (any thread)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # --- what subclasses provide
     @abstractmethod
@@ -116,20 +118,25 @@ class StageWorker(ABC):
 
     # --- lifecycle
     def start(self) -> None:
-        if self._thread and self._thread.is_alive():
+        """Start `concurrency` threads on the one queue (its in-flight set keeps them apart)."""
+        if self.running:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=f"loci-{self.stage}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self.run, name=f"loci-{self.stage}-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @property
     def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
+        return any(thread.is_alive() for thread in self._threads)
 
     def requeue_pending(self) -> int:
         """Queue every memory whose node says this stage is unfinished (start-up recovery)."""

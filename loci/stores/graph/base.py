@@ -86,6 +86,11 @@ class GraphBase:
                 if "already indexed" not in str(exc):
                     raise
 
+    @property
+    def redis(self) -> redis.Redis:
+        """The server's key-value side (FalkorDB is a Redis module), for short-lived keys."""
+        return self._db.connection
+
     def close(self) -> None:
         self._db.connection.close()
 

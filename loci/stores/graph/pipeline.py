@@ -86,3 +86,19 @@ class PipelineQueries(GraphBase):
             {"rows": [{"id": memory_id, "seen": seen, "props": props} for memory_id, seen, props in rows]},
         )
         return [row[0] for row in result]
+
+    def stage_states(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each existing memory's status and last error in every stage."""
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (m:Memory {id: id}) "
+            "RETURN m.id, m.embedding_status, m.embedding_error, m.enrichment_status, m.enrichment_error",
+            {"ids": list(ids)},
+            read_only=True,
+        )
+        return {
+            memory_id: {
+                Stage.EMBEDDING: (embedding or StageStatus.PENDING.value, embedding_error),
+                Stage.ENRICHMENT: (enrichment or StageStatus.PENDING.value, enrichment_error),
+            }
+            for memory_id, embedding, embedding_error, enrichment, enrichment_error in rows
+        }

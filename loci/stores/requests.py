@@ -1,0 +1,108 @@
+"""RequestLog: short-lived keys that make repeated stores harmless, kept in FalkorDB's Redis side.
+
+Two rules, both within IDEMPOTENCY_WINDOW_SECONDS:
+- an `Idempotency-Key` header: the first request with a key is processed; a repeat gets
+  the first response again (a repeat with a different body is refused, 422; a repeat
+  while the first is still being processed gets 409);
+- without a key, storing the same content with the same tags, type and timestamp (when the
+  client gives one) again returns the original memory's id, marked `deduplicated`.
+Keys expire on their own (Redis TTL) and live with the graph's data, so a restart keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from loci.errors import Conflict, GraphUnavailable, InvalidRequest
+from loci.memory import tag_key
+
+IN_PROGRESS = "in-progress"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    status = 422
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+def fingerprint(content: str, tags: Sequence[str], kind: str | None, timestamp: str | None) -> str:
+    """Identity of a store for de-duplication: content, the set of tags, the type and the
+    timestamp asked for (the same words logged for two different days are two memories)."""
+    identity = [content, sorted({tag_key(t) for t in tags}), kind or "", timestamp or ""]
+    material = json.dumps(identity, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+class RequestLog:
+    def __init__(self, client: redis.Redis, namespace: str, window: int) -> None:
+        self._redis, self.window = client, window
+        self._prefix = f"loci:{namespace}"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise GraphUnavailable(f"FalkorDB is unreachable: {exc}") from exc
+
+    # --- Idempotency-Key
+    def begin(self, key: str, request_hash: str) -> Replay | None:
+        """Claim a key for this request; the earlier response if the key was used already."""
+        if self.window <= 0:
+            return None
+        name = f"{self._prefix}:idem:{key}"
+        if self._call(
+            self._redis.set, name, json.dumps({"state": IN_PROGRESS, "hash": request_hash}), nx=True, ex=self.window
+        ):
+            return None
+        stored = json.loads(self._call(self._redis.get, name) or "null")
+        if stored is None:  # expired between the two calls: claim it now
+            return self.begin(key, request_hash)
+        if stored["hash"] != request_hash:
+            raise IdempotencyMismatch(
+                "Idempotency-Key was already used with a different request", field="Idempotency-Key"
+            )
+        if stored["state"] == IN_PROGRESS:
+            raise Conflict("A request with this Idempotency-Key is still being processed")
+        return Replay(stored["status"], stored["body"])
+
+    def finish(self, key: str, request_hash: str, status: int, body: dict[str, Any]) -> None:
+        """Remember the response for repeats (only successes; a failure frees the key)."""
+        if self.window <= 0:
+            return
+        name = f"{self._prefix}:idem:{key}"
+        if status >= 400:
+            self._call(self._redis.delete, name)
+            return
+        record = json.dumps({"state": "done", "hash": request_hash, "status": status, "body": body})
+        self._call(self._redis.set, name, record, ex=self.window)
+
+    # --- de-duplication without a key
+    def claim(self, fingerprints: Sequence[str], memory_ids: Sequence[str]) -> list[str | None]:
+        """For each fingerprint: None if it is new (now claimed for the given id), or the id that
+        claimed it within the window."""
+        if self.window <= 0 or not fingerprints:
+            return [None] * len(fingerprints)
+        pipe = self._redis.pipeline(transaction=False)
+        for digest, memory_id in zip(fingerprints, memory_ids, strict=True):
+            pipe.set(f"{self._prefix}:dedup:{digest}", memory_id, nx=True, ex=self.window, get=True)
+        return [previous.decode() if isinstance(previous, bytes) else previous for previous in self._call(pipe.execute)]
+
+    def take_over(self, digest: str, memory_id: str) -> None:
+        """Point a fingerprint at a new memory (its original is gone)."""
+        if self.window > 0:
+            self._call(self._redis.set, f"{self._prefix}:dedup:{digest}", memory_id, ex=self.window)
+
+    def release(self, fingerprints: Sequence[str]) -> None:
+        """Forget fingerprints of memories that were not stored after all (or were deleted)."""
+        if self.window > 0 and fingerprints:
+            self._call(self._redis.delete, *(f"{self._prefix}:dedup:{d}" for d in fingerprints))
