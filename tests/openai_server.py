@@ -8,7 +8,7 @@ words are similar, and they are deterministic.
 
 Faults are scripted: `fail_next(n, status, retry_after=None)` makes the next n requests
 fail; `fail_always` keeps failing; `latency` delays every answer. Every request is
-recorded in `requests`.
+recorded in `requests`, and `max_in_flight` tells how many were answered at once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,6 +62,9 @@ class OpenAIStub:
     malformed: bool = False
     """Answer 200 with `data: null`, as a broken gateway might."""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most embeddings requests this server was answering at the same time."""
     _faults: deque[Fault] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,6 +81,17 @@ class OpenAIStub:
     def record(self, body: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append({**body, "at": time.monotonic()})
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,6 +121,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
         self.stub.record(body)
+        with self.stub.answering():
+            self._embeddings(body)
+
+    def _embeddings(self, body: dict[str, Any]) -> None:
         if self.stub.latency:
             time.sleep(self.stub.latency)
         fault = self.stub.next_fault()

@@ -139,6 +139,15 @@ class StoreMemory(MemoryFields):
     content: str  # type: ignore[assignment]  # required here
     embedding: Embedding = None
 
+    @field_validator("t_invalid")
+    @classmethod
+    def _valid_for_some_time(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # t_valid defaults to the timestamp; a memory invalid before it is valid is a mistake
+        start = info.data.get("t_valid") or info.data.get("timestamp")
+        if value is not None and start is not None and parse_timestamp(value) <= parse_timestamp(start):
+            raise ValueError("must be after t_valid (which defaults to timestamp)")
+        return value
+
 
 class PatchMemory(MemoryFields):
     """PATCH /memory/<id>: any subset of the store fields.
