@@ -269,3 +269,15 @@ UNSUPPORTED_AUTOMEM_VARIABLES = (
 
 def unsupported_variables(environ: Mapping[str, str]) -> list[str]:
     return [name for name in UNSUPPORTED_AUTOMEM_VARIABLES if environ.get(name, "").strip()]
+
+
+def client_defaults(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Defaults for command-line clients (the import CLI): where the service is, and its token.
+
+    LOCI_URL, else http://localhost:$PORT; AUTOMEM_API_TOKEN (the service's own variable).
+    """
+    port = environ.get("PORT", "").strip() or "8001"
+    return {
+        "url": environ.get("LOCI_URL", "").strip() or f"http://localhost:{port}",
+        "token": environ.get("AUTOMEM_API_TOKEN", "").strip() or None,
+    }
