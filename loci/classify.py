@@ -40,15 +40,22 @@ _TABLE: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
 )  # fmt: skip
 
-_COMPILED = tuple((name, tuple(re.compile(p, re.IGNORECASE) for p in patterns)) for name, patterns in _TABLE)
+_COMPILED = tuple(
+    (
+        name,
+        re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE),  # any of them: one search per type
+        tuple(re.compile(p, re.IGNORECASE) for p in patterns),  # counted one by one only for the winner
+    )
+    for name, patterns in _TABLE
+)
 
 FALLBACK = ("Memory", 0.3)
 
 
 def classify(content: str) -> tuple[str, float]:
     """(type, confidence) for a memory's text."""
-    for name, patterns in _COMPILED:
-        hits = sum(1 for pattern in patterns if pattern.search(content))
-        if hits:
+    for name, any_pattern, patterns in _COMPILED:
+        if any_pattern.search(content):
+            hits = sum(1 for pattern in patterns if pattern.search(content))
             return name, 0.6 if hits == 1 else min(0.95, 0.6 + 0.1 * hits)
     return FALLBACK

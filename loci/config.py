@@ -83,6 +83,8 @@ class Settings(BaseModel):
     embedding_retry_base_seconds: float = env("EMBEDDING_RETRY_BASE_SECONDS", default=1.0, gt=0)
     embedding_retry_max_seconds: float = env("EMBEDDING_RETRY_MAX_SECONDS", default=300.0, gt=0)
     worker_nice: int = env("LOCI_WORKER_NICE", "LOCI_EMBEDDING_NICE", default=10, ge=0, le=19)
+    worker_yield_seconds: float = env("LOCI_WORKER_YIELD_SECONDS", default=0.25, ge=0, le=10)
+    """Longest a worker holds a batch back while API requests are running (0: never)."""
 
     # --- enrichment
     enrichment_spacy_model: str = env("ENRICHMENT_SPACY_MODEL", default="en_core_web_sm")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from consolidation import Consolidator
+from loci.activity import RequestActivity
 from loci.config import Settings
 from loci.embedding import configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
@@ -61,6 +62,7 @@ class Services:
     scheduler: Scheduler
     requests: RequestLog
     metrics: Metrics
+    activity: RequestActivity
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     started_at: float = field(default_factory=time.time)
@@ -100,6 +102,7 @@ class Services:
             provider = MeteredProvider(open_provider(settings, vectors.dimension), metrics)
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
+        activity = RequestActivity()
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
@@ -111,7 +114,7 @@ class Services:
             vectors=vectors,
             provider=provider,
             embedding_queue=embedding_queue,
-            embedding_worker=EmbeddingWorker(graph, vectors, provider, embedding_queue, settings, events),
+            embedding_worker=EmbeddingWorker(graph, vectors, provider, embedding_queue, settings, events, activity),
             enrichment_queue=enrichment_queue,
             enrichment_worker=EnrichmentWorker(
                 graph,
@@ -121,7 +124,9 @@ class Services:
                 LLMClassifier.from_settings(settings),
                 settings,
                 events,
+                activity,
             ),
+            activity=activity,
             access=AccessRecorder(graph),
             events=events,
             sync=sync,

@@ -97,6 +97,7 @@ class OpenAIStub:
 class _Handler(BaseHTTPRequestHandler):
     stub: OpenAIStub
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, +40 ms per answer
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         return

@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 
 from loci.errors import InvalidRequest
 from loci.services import Services
@@ -108,5 +108,25 @@ def init_app(app: Flask, svc: Services) -> None:
     errors.init_app(app)
     auth.init_app(app, svc.settings)
     app.before_request(_check_query_string)
+    _track_activity(app, svc)
     for module in (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics):
         app.register_blueprint(module.bp)
+
+
+UNTRACKED_ENDPOINTS = frozenset({"health.health", "metrics.metrics", "stream.stream", "stream.status"})
+"""Probes, scrapes and the long-lived event stream do not hold background work back."""
+
+
+def _track_activity(app: Flask, svc: Services) -> None:
+    """Count requests in flight, so the workers give way to them (loci/activity.py)."""
+
+    @app.before_request
+    def _begin() -> None:
+        if request.endpoint not in UNTRACKED_ENDPOINTS:
+            svc.activity.begin()
+            g.tracked = True
+
+    @app.teardown_request
+    def _end(_: BaseException | None) -> None:
+        if g.pop("tracked", False):
+            svc.activity.end()

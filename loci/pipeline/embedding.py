@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from loci.activity import RequestActivity
 from loci.config import Settings
 from loci.embedding import EmbeddingProvider
 from loci.errors import LociError
@@ -40,6 +41,7 @@ class EmbeddingWorker(StageWorker):
         queue: WorkQueue,
         settings: Settings,
         events: EventBus | None = None,
+        activity: RequestActivity | None = None,
     ) -> None:
         super().__init__(
             graph,
@@ -55,6 +57,8 @@ class EmbeddingWorker(StageWorker):
             # a remote provider is waited on, so several requests in flight pay off; a local model is CPU-bound
             concurrency=settings.embedding_concurrency if provider.remote else 1,
             events=events,
+            activity=activity,
+            yield_seconds=settings.worker_yield_seconds,
         )
         self.vectors, self.provider = vectors, provider
         self.similarity_threshold = settings.enrichment_similarity_threshold

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from loci.activity import RequestActivity
 from loci.config import Settings
 from loci.enrichment.entities import Entity, EntityExtractor
 from loci.enrichment.llm import LLMClassifier
@@ -55,6 +56,7 @@ class EnrichmentWorker(StageWorker):
         classifier: LLMClassifier | None,
         settings: Settings,
         events: EventBus | None = None,
+        activity: RequestActivity | None = None,
     ) -> None:
         super().__init__(
             graph,
@@ -67,6 +69,8 @@ class EnrichmentWorker(StageWorker):
             ),
             nice=settings.worker_nice,
             events=events,
+            activity=activity,
+            yield_seconds=settings.worker_yield_seconds,
         )
         self.embedding_queue, self.extractor, self.classifier = embedding_queue, extractor, classifier
         self.window = timedelta(days=settings.enrichment_temporal_window_days)

@@ -7,7 +7,8 @@ failure (a store outage, a provider error, or a bug) reschedules the batch's mem
 exponential backoff and jitter instead of losing them. Attempts, the last error and the
 final `failed` status are written on each memory's node, under `<stage>_attempts` etc.
 A store outage does not use up attempts. Backoff is a queue entry with a not-before time,
-never a sleep in the worker.
+never a sleep in the worker. Between batches the loop gives way to running API requests
+(at most `yield_seconds`; see loci/activity.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loci.activity import RequestActivity
 from loci.errors import EmbeddingError, LociError, StoreUnavailable
 from loci.events import EventBus
 from loci.memory import Stage, StageStatus
@@ -98,11 +100,14 @@ class StageWorker(ABC):
         nice: int = 0,
         concurrency: int = 1,
         events: EventBus | None = None,
+        activity: RequestActivity | None = None,
+        yield_seconds: float = 0.0,
     ) -> None:
         self.graph, self.queue = graph, queue
         self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
         self.concurrency = concurrency
         self.events = events or EventBus()
+        self.activity, self.yield_seconds = activity, yield_seconds
         self.stats = WorkerStats()
         self._outages = 0  # consecutive batches that found a store unreachable (any thread)
         self._stop = threading.Event()
@@ -154,6 +159,8 @@ class StageWorker(ABC):
         log.info("worker started", extra={"event": f"{self.stage}.worker_started", "nice": self.nice})
         while not self._stop.is_set():
             try:
+                if self.activity is not None and self.yield_seconds > 0:
+                    self.activity.wait_for_quiet(self.yield_seconds)  # requests first
                 if not self.run_once(wait=IDLE_WAIT_SECONDS):
                     self.idle()
             except Exception:  # the loop's edge: log, keep serving

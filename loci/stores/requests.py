@@ -43,10 +43,21 @@ def fingerprint(content: str, tags: Sequence[str], kind: str | None, timestamp: 
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+_CLAIM = """
+local previous = {}
+for i, key in ipairs(KEYS) do
+  previous[i] = redis.call('SET', key, ARGV[i + 1], 'NX', 'GET', 'EX', ARGV[1]) or ''
+end
+return previous
+"""
+"""SET NX GET for every fingerprint in one round trip; '' where the key was free (now claimed)."""
+
+
 class RequestLog:
     def __init__(self, client: redis.Redis, namespace: str, window: int) -> None:
         self._redis, self.window = client, window
         self._prefix = f"loci:{namespace}"
+        self._claim = client.register_script(_CLAIM)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -92,10 +103,10 @@ class RequestLog:
         claimed it within the window."""
         if self.window <= 0 or not fingerprints:
             return [None] * len(fingerprints)
-        pipe = self._redis.pipeline(transaction=False)
-        for digest, memory_id in zip(fingerprints, memory_ids, strict=True):
-            pipe.set(f"{self._prefix}:dedup:{digest}", memory_id, nx=True, ex=self.window, get=True)
-        return [previous.decode() if isinstance(previous, bytes) else previous for previous in self._call(pipe.execute)]
+        keys = [f"{self._prefix}:dedup:{digest}" for digest in fingerprints]
+        found = self._call(self._claim, keys=keys, args=[self.window, *memory_ids])
+        previous = [value.decode() if isinstance(value, bytes) else value for value in found]
+        return [value or None for value in previous]
 
     def take_over(self, digest: str, memory_id: str) -> None:
         """Point a fingerprint at a new memory (its original is gone)."""
