@@ -38,6 +38,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_api.py
 	$(BIN)/python scripts/bench_enrichment.py
+	$(BIN)/python scripts/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -137,7 +137,10 @@ def _serve_stub(port_queue: Any, latency: float) -> None:
             time.sleep(3600)
 
 
-def remote_embedding_seconds(base_url: str, count: int, concurrency: int, batch_size: int) -> float:
+def remote_embedding_seconds(
+    base_url: str, count: int, concurrency: int, batch_size: int
+) -> tuple[float, dict[str, Any]]:
+    """Seconds for the embedding worker to embed `count` memories; the provider's call figures."""
     from loci.api.schemas import StoreMemory
     from loci.config import Settings
     from loci.factory import create_app
@@ -168,9 +171,10 @@ def remote_embedding_seconds(base_url: str, count: int, concurrency: int, batch_
                 time.sleep(0.01)
             elapsed = time.perf_counter() - started
             svc.embedding_worker.stop()
+            calls = svc.provider.report()
         finally:
             svc.close()
-    return elapsed
+    return elapsed, calls
 
 
 def remote_concurrency(count: int, batch_size: int, latency: float) -> dict[str, Any]:
@@ -180,10 +184,12 @@ def remote_concurrency(count: int, batch_size: int, latency: float) -> dict[str,
     stub.start()
     try:
         base_url = port_queue.get(timeout=60)
-        one = remote_embedding_seconds(base_url, count, 1, batch_size)
+        one, calls_one = remote_embedding_seconds(base_url, count, 1, batch_size)
         print(f"remote, {latency * 1000:.0f} ms latency, concurrency 1: {count} embedded in {one:.2f}s", flush=True)
-        ten = remote_embedding_seconds(base_url, count, 10, batch_size)
+        print(f"  provider calls: {calls_one}", flush=True)
+        ten, calls_ten = remote_embedding_seconds(base_url, count, 10, batch_size)
         print(f"remote, {latency * 1000:.0f} ms latency, concurrency 10: {count} embedded in {ten:.2f}s", flush=True)
+        print(f"  provider calls: {calls_ten}", flush=True)
     finally:
         stub.terminate()
         stub.join()
@@ -194,6 +200,8 @@ def remote_concurrency(count: int, batch_size: int, latency: float) -> dict[str,
         "c1_s": round(one, 2),
         "c10_s": round(ten, 2),
         "speed_up": round(one / ten, 1),
+        "provider_calls_c1": calls_one,
+        "provider_calls_c10": calls_ten,
     }
 
 
