@@ -124,3 +124,25 @@ def services(app: Flask) -> Services:
 def openai_server() -> Iterator[OpenAIServer]:
     with OpenAIServer() as server:
         yield server
+
+
+@pytest.fixture
+def make_stub_app(make_app: Callable[..., Flask], openai_server: OpenAIServer) -> Callable[..., Flask]:
+    """Apps whose provider is the local OpenAI-compatible server (so faults can be scripted),
+    retrying quickly: 10-50 ms backoff, 3 attempts unless overridden."""
+
+    def make(**overrides: Any) -> Flask:
+        return make_app(
+            **{
+                "embedding_provider": "openai",
+                "openai_base_url": openai_server.base_url,
+                "embedding_model": "stub-embedder",
+                "vector_size": 384,
+                "embedding_retry_base_seconds": 0.01,
+                "embedding_retry_max_seconds": 0.05,
+                "embedding_max_attempts": 3,
+                **overrides,
+            }
+        )
+
+    return make

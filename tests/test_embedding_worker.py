@@ -15,17 +15,9 @@ from tests.openai_server import OpenAIServer
 
 
 @pytest.fixture
-def stub_app(make_app: Callable[..., Flask], openai_server: OpenAIServer) -> Flask:
+def stub_app(make_stub_app: Callable[..., Flask]) -> Flask:
     """An app whose provider is the local OpenAI-compatible server (so faults can be scripted)."""
-    return make_app(
-        embedding_provider="openai",
-        openai_base_url=openai_server.base_url,
-        embedding_model="stub-embedder",
-        vector_size=384,
-        embedding_retry_base_seconds=0.01,
-        embedding_retry_max_seconds=0.05,
-        embedding_max_attempts=3,
-    )
+    return make_stub_app()
 
 
 def store(app: Flask, content: str, **fields: object) -> str:

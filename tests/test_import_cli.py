@@ -155,17 +155,12 @@ def test_a_changed_file_or_another_service_is_not_resumed(
 
 
 def test_wait_reports_memories_that_failed_in_the_pipeline(
-    make_app: Callable[..., Flask], openai_server: OpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_stub_app: Callable[..., Flask],
+    openai_server: OpenAIServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    app = make_app(
-        embedding_provider="openai",
-        openai_base_url=openai_server.base_url,
-        embedding_model="stub-embedder",
-        vector_size=384,
-        embedding_retry_base_seconds=0.01,
-        embedding_retry_max_seconds=0.05,
-        embedding_max_attempts=2,
-    )
+    app = make_stub_app(embedding_max_attempts=2)
     svc: Services = app.extensions["loci"]
     openai_server.stub.reject_text = "poison"
     lines = [{"content": "fine one"}, {"content": "poison pill"}, {"content": "fine two"}]

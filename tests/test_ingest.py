@@ -220,16 +220,8 @@ def test_keys_expire_after_the_window(make_app: Callable[..., Flask]) -> None:
 
 
 @pytest.fixture
-def stub_app(make_app: Callable[..., Flask], openai_server: OpenAIServer) -> Flask:
-    return make_app(
-        embedding_provider="openai",
-        openai_base_url=openai_server.base_url,
-        embedding_model="stub-embedder",
-        vector_size=384,
-        embedding_retry_base_seconds=0.01,
-        embedding_retry_max_seconds=0.05,
-        embedding_max_attempts=2,
-    )
+def stub_app(make_stub_app: Callable[..., Flask]) -> Flask:
+    return make_stub_app(embedding_max_attempts=2)
 
 
 def test_status_partitions_ids_including_a_provider_failure(stub_app: Flask, openai_server: OpenAIServer) -> None:
@@ -280,18 +272,10 @@ def test_status_refuses_malformed_ids(client: FlaskClient, send: Any, field: str
 
 
 def test_remote_batches_are_embedded_with_bounded_concurrency(
-    make_app: Callable[..., Flask], openai_server: OpenAIServer
+    make_stub_app: Callable[..., Flask], openai_server: OpenAIServer
 ) -> None:
     openai_server.stub.latency = 0.2
-    app = make_app(
-        embedding_provider="openai",
-        openai_base_url=openai_server.base_url,
-        embedding_model="stub-embedder",
-        vector_size=384,
-        embedding_batch_size=2,
-        embedding_batch_timeout_seconds=0,
-        embedding_concurrency=3,
-    )
+    app = make_stub_app(embedding_batch_size=2, embedding_batch_timeout_seconds=0, embedding_concurrency=3)
     svc: Services = app.extensions["loci"]
     ids = batch(app.test_client(), [{"content": f"text {n}"} for n in range(12)]).json["memory_ids"]
     svc.embedding_worker.start()
