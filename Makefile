@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run dev test lint format bench clean
+.PHONY: run dev test lint format bench bench-locomo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_api.py
 	$(BIN)/python scripts/bench_enrichment.py
 	$(BIN)/python scripts/bench_ingest.py
+
+# LoCoMo evidence recall against BM25 (not in `bench`: it ingests and asks every question of the dev split)
+bench-locomo: $(STAMP)
+	$(BIN)/python scripts/bench_locomo.py $(LOCOMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

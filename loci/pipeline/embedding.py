@@ -1,8 +1,9 @@
 """EmbeddingWorker: turns queued memory ids into vectors in the vector store.
 
 Each pass takes a batch from the `WorkQueue`, reads the memories from the graph (so an
-edit made while the id waited is what gets embedded), makes one provider call and one
-vector upsert for the batch, marks the nodes `completed`, and links each new vector to
+edit made while the id waited is what gets embedded), makes one provider call for the batch,
+writes the vectors (with a remote provider, answers that arrive together are written in one
+group: loci/pipeline/groupcommit.py), marks the nodes `completed`, and links each new vector to
 its nearest neighbours (`SIMILAR_TO`, both ways, cosine >= ENRICHMENT_SIMILARITY_THRESHOLD):
 the similarity links are made the moment a vector exists, never skipped for want of one.
 A memory whose content has not changed since its vector was made only has its payload
@@ -13,7 +14,9 @@ stored in place of a real vector.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from loci.activity import RequestActivity
 from loci.config import Settings
@@ -21,6 +24,7 @@ from loci.embedding import EmbeddingProvider
 from loci.errors import LociError
 from loci.events import EventBus
 from loci.memory import Memory, Stage, StageStatus, content_hash
+from loci.pipeline.groupcommit import GroupCommit
 from loci.pipeline.queue import WorkItem, WorkQueue
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
 from loci.stores.filters import MemoryFilter
@@ -43,6 +47,8 @@ class EmbeddingWorker(StageWorker):
         events: EventBus | None = None,
         activity: RequestActivity | None = None,
     ) -> None:
+        # A remote provider is waited on, so several requests in flight pay off; a local model is CPU-bound.
+        in_flight = settings.embedding_concurrency if provider.remote else 1
         super().__init__(
             graph,
             queue,
@@ -54,8 +60,9 @@ class EmbeddingWorker(StageWorker):
                 settings.embedding_retry_max_seconds,
             ),
             nice=settings.worker_nice,
-            # a remote provider is waited on, so several requests in flight pay off; a local model is CPU-bound
-            concurrency=settings.embedding_concurrency if provider.remote else 1,
+            # twice as many threads as requests in flight: while one thread writes or waits for a group
+            # write, another keeps its request slot busy
+            concurrency=2 * in_flight if in_flight > 1 else 1,
             events=events,
             activity=activity,
             yield_seconds=settings.worker_yield_seconds,
@@ -64,6 +71,8 @@ class EmbeddingWorker(StageWorker):
         self.similarity_threshold = settings.enrichment_similarity_threshold
         self.similarity_limit = settings.enrichment_similarity_limit
         self.neighbour_filter = MemoryFilter(excluded_types=settings.recall_excluded_types)
+        self._commits = GroupCommit(self._write)
+        self._in_flight = threading.BoundedSemaphore(in_flight)  # provider requests, at most EMBEDDING_CONCURRENCY
 
     def idle(self) -> None:
         self.vectors.maintain()
@@ -84,17 +93,24 @@ class EmbeddingWorker(StageWorker):
 
     def _embed(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> None:
         batch = [memories[item.memory_id] for item in items]
-        vectors = self.provider.embed([memory.content for memory in batch])
-        self.vectors.upsert(
-            [VectorPoint(memory.id, vector, memory.payload()) for memory, vector in zip(batch, vectors, strict=True)]
-        )
-        marked = self.graph.mark_embedded([(m.id, content_hash(m.content)) for m in batch])
-        self._remove_orphans([m.id for m in batch if m.id not in set(marked)])
+        with self._in_flight:
+            vectors = self.provider.embed([memory.content for memory in batch])
+        self._commits.submit(Embedded(items, list(zip(batch, vectors, strict=True))))
+
+    def _write(self, group: list[Embedded]) -> None:
+        """Store the vectors of one or more embedded batches together (see loci/pipeline/groupcommit.py)."""
+        items = [item for entry in group for item in entry.items]
+        self.attempt(items, lambda: self._store([pair for entry in group for pair in entry.vectors]))
+
+    def _store(self, embedded: list[tuple[Memory, list[float]]]) -> None:
+        self.vectors.upsert([VectorPoint(memory.id, vector, memory.payload()) for memory, vector in embedded])
+        marked = self.graph.mark_embedded([(memory.id, content_hash(memory.content)) for memory, _ in embedded])
+        self._remove_orphans([memory.id for memory, _ in embedded if memory.id not in set(marked)])
         self.stats.succeeded(marked)
         log.info(
             "memories embedded", extra={"event": "embedding.completed", "count": len(marked), "memory_ids": marked}
         )
-        by_id = dict(zip([m.id for m in batch], vectors, strict=True))
+        by_id = {memory.id: vector for memory, vector in embedded}
         try:  # the vectors are stored and marked: a failure here must not undo that
             self._link_similar({memory_id: by_id[memory_id] for memory_id in marked})
         except LociError as exc:
@@ -138,6 +154,14 @@ class EmbeddingWorker(StageWorker):
             log.info(
                 "removed vectors of deleted memories", extra={"event": "embedding.orphans_removed", "memory_ids": gone}
             )
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One batch's provider answer, waiting to be written."""
+
+    items: Sequence[WorkItem]
+    vectors: list[tuple[Memory, list[float]]]
 
 
 def _vector_current(memory: Memory) -> bool:
