@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 
 from loci.errors import ConfigError
@@ -46,3 +47,25 @@ def test_a_second_process_cannot_take_the_same_data_dir(make_app: Callable[..., 
     make_app(data_dir=tmp_path / "shared")
     with pytest.raises(ConfigError, match="another Loci process"):
         make_app(data_dir=tmp_path / "shared")
+
+
+def test_a_clean_stop_compacts_the_append_only_file_and_a_restart_keeps_everything(tmp_path: Path) -> None:
+    server = FalkorDBServer(tmp_path / "compacted", compact_min_bytes=1).start()
+    client = redis.Redis(host=server.host, port=server.port)
+    client.execute_command("GRAPH.QUERY", "g", "UNWIND range(1, 2000) AS n CREATE (:Memory {n: n, text: 'x'})")
+    client.close()
+    aof = tmp_path / "compacted" / "appendonlydir"
+    appended = sum(f.stat().st_size for f in aof.glob("*.incr.aof"))
+    server.stop()
+
+    # the writes moved into the snapshot base: the next start has (almost) nothing to replay
+    assert sum(f.stat().st_size for f in aof.glob("*.incr.aof")) < appended
+    assert sum(f.stat().st_size for f in aof.glob("*.base.rdb")) > 0
+    server.start()
+    client = redis.Redis(host=server.host, port=server.port)
+    try:
+        count = client.execute_command("GRAPH.QUERY", "g", "MATCH (m:Memory) RETURN count(m)")[1][0][0]
+        assert count == 2000
+    finally:
+        client.close()
+        server.stop()
