@@ -124,6 +124,7 @@ class Settings(BaseModel):
     search_weight_importance: float = env("SEARCH_WEIGHT_IMPORTANCE", default=0.1, ge=0)
     search_weight_recency: float = env("SEARCH_WEIGHT_RECENCY", default=0.1, ge=0)
     search_weight_confidence: float = env("SEARCH_WEIGHT_CONFIDENCE", default=0.05, ge=0)
+    search_weight_context: float = env("SEARCH_WEIGHT_CONTEXT", default=0.3, ge=0)
     search_recency_window_days: float = env("SEARCH_RECENCY_WINDOW_DAYS", default=180.0, gt=0)
 
     # --- consolidation (an interval of 0 disables the task)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loci.memory import Memory, RelationType, StageStatus, content_hash
+from loci.memory import Memory, RelationType, StageStatus, content_hash, epoch
 from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.stores.graph import GraphStore
 
@@ -78,20 +78,38 @@ def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> Non
     assert list(graph.iter_ids(status=StageStatus.PENDING)) == [edited.id]
 
 
-def test_fulltext_search_with_filters(graph: GraphStore) -> None:
+def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: GraphStore) -> None:
     a = make_memory(
         "The deployment pipeline uses Kubernetes", tags=["project:loci"], timestamp="2026-01-01T00:00:00+00:00"
     )
-    b = make_memory("Kubernetes cluster upgraded", tags=["ops"], timestamp="2026-02-01T00:00:00+00:00")
+    b = make_memory("Kubernetes clusters upgraded", tags=["ops"], timestamp="2026-02-01T00:00:00+00:00")
     c = make_memory("Lunch was pasta", tags=["project:loci"])
     d = make_memory("Kubernetes notes, archived", archived=True)
     graph.create_memories([a, b, c, d])
-    ids = set
-    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(), 10)) == {a.id, b.id}
-    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(tags=("project",)), 10)) == {a.id}
-    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(exclude_tags=("project",)), 10)) == {b.id}
-    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(start="2026-01-15T00:00:00+00:00"), 10)) == {b.id}
-    assert ids(graph.fulltext_search("kubernetes", MemoryFilter(include_archived=True), 10)) == {a.id, b.id, d.id}
+
+    def found(where: MemoryFilter, word: str = "kubernetes", limit: int = 10) -> tuple[int, set[str]]:
+        total, matches = graph.word_matches([word, "absent"], where, limit)
+        assert total == 4 and matches["absent"] == (0, [])
+        count, ids = matches[word]
+        return count, set(ids)
+
+    assert found(MemoryFilter()) == (3, {a.id, b.id})  # counted in the whole store, listed under the filter
+    assert found(MemoryFilter(tags=("project",))) == (3, {a.id})
+    assert found(MemoryFilter(exclude_tags=("project",))) == (3, {b.id})
+    assert found(MemoryFilter(start="2026-01-15T00:00:00+00:00")) == (3, {b.id})
+    assert found(MemoryFilter(include_archived=True)) == (3, {a.id, b.id, d.id})
+    assert found(MemoryFilter(include_archived=True), limit=1)[1] <= {a.id, b.id, d.id}
+    assert len(found(MemoryFilter(include_archived=True), limit=1)[1]) == 1
+    assert found(MemoryFilter(), word="cluster") == (1, {b.id})  # stemmed: "cluster" finds "clusters"
+
+
+def test_predecessors_are_the_nearest_earlier_memories(graph: GraphStore) -> None:
+    memories = [make_memory(f"turn {n}", timestamp=f"2026-03-01T10:00:0{n}+00:00") for n in range(4)]
+    graph.create_memories(memories)
+    rows = [(m.id, epoch(m.timestamp) or 0.0, m.stored_at) for m in memories]
+    graph.link_preceding(rows, window=3600, limit=3)
+    ids = [m.id for m in memories]
+    assert graph.predecessors(ids) == {ids[1]: ids[0], ids[2]: ids[1], ids[3]: ids[2]}
 
 
 def test_time_windows_hold_at_both_ends(graph: GraphStore) -> None:

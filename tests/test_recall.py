@@ -73,7 +73,9 @@ def test_scores_are_explained(client: FlaskClient, facts: dict[str, str]) -> Non
     top = body["results"][0]
     assert top["id"] == facts["db"]
     parts = top["score_components"]
-    assert set(parts) == {"vector", "keyword", "tag", "importance", "confidence", "recency", "exact", "relation"}
+    assert set(parts) == {
+        "vector", "keyword", "tag", "importance", "confidence", "recency", "exact", "relation", "context"
+    }  # fmt: skip
     assert parts["keyword"] == 1.0  # both words appear in the content
     weights = Weights()
     assert top["score"] == pytest.approx(sum(getattr(weights, k) * v for k, v in parts.items()), abs=1e-3)
@@ -93,6 +95,51 @@ def test_keyword_channel_finds_rare_words(client: FlaskClient, facts: dict[str, 
     body = recall(client, query="Lisbon", limit=2)
     assert body["results"][0]["id"] == facts["trip"]
     assert body["results"][0]["score_components"]["keyword"] == 1.0
+
+
+def test_rare_query_words_weigh_more_than_common_ones(client: FlaskClient, services: Services) -> None:
+    common = [store(client, f"Caroline talked about her week, part {n}.", tags=["chat"]) for n in range(8)]
+    rare = store(client, "The adoption agency called back about the interview.", tags=["chat"])
+    services.embedding_worker.drain()
+    body = recall(client, query="What did Caroline hear from the adoption agency?", tags="chat", limit=9)
+    keyword = {item["id"]: item["score_components"]["keyword"] for item in body["results"]}
+    # "adoption" and "agency" are in one memory of nine, "caroline" in eight: together they weigh far more
+    assert keyword[rare] > 0.7
+    assert 0 < max(keyword[i] for i in common) < 0.3
+    assert body["results"][0]["id"] == rare
+
+
+def test_context_scores_a_memory_by_its_neighbours_in_time(client: FlaskClient, services: Services) -> None:
+    start = utcnow() - timedelta(days=3)
+    turns = [
+        "Melanie: How was the camping trip with your family last weekend?",
+        "Caroline: Wonderful, we watched the Perseid meteor shower by the lake.",
+        "Melanie: My sourdough starter finally rose this morning.",
+    ]
+    ids = [
+        store(client, text, tags=["conversation:c1"], timestamp=iso(start + timedelta(seconds=n)))
+        for n, text in enumerate(turns)
+    ]
+    services.embedding_worker.drain()
+    services.enrichment_worker.drain()  # PRECEDED_BY links in time order
+    body = recall(client, query="Where did Caroline go camping with her family?", tags="conversation:c1", limit=3)
+    results = {item["id"]: item for item in body["results"]}
+    weights = Weights()
+
+    def match(item: dict[str, Any]) -> float:
+        parts = item["score_components"]
+        return (weights.vector * parts["vector"] + weights.keyword * parts["keyword"]) / (
+            weights.vector + weights.keyword
+        )
+
+    question, answer, later = (results[i] for i in ids)
+    # the answer's context is how well the question just before it matches; the next turn's is the answer's
+    assert answer["score_components"]["context"] == pytest.approx(max(match(question), match(later)), abs=1e-3)
+    assert later["score_components"]["context"] == pytest.approx(match(answer), abs=1e-3)
+    assert question["score_components"]["context"] == pytest.approx(match(answer), abs=1e-3)
+    for item in results.values():
+        total = sum(getattr(weights, k) * v for k, v in item["score_components"].items())
+        assert item["score"] == pytest.approx(total, abs=1e-3)
 
 
 def test_tag_filters(client: FlaskClient, services: Services) -> None:

@@ -1,11 +1,14 @@
 """Recall: gather candidates, keep the current ones, score, expand over edges, rank.
 
-1. Candidates: nearest vectors (over-fetched), full-text matches from the graph, or, with
-   no query at all, the most important / most recent memories; all under one MemoryFilter.
+1. Candidates: nearest vectors (over-fetched), memories holding the query's rarer words
+   (full-text index, ranked by the words' idf), or, with no query at all, the most
+   important / most recent memories; all under one MemoryFilter.
 2. The graph is the record: every candidate is read from it; vectors without a memory drop out.
 3. Current state (default): archived, expired, not-yet-valid and superseded memories are
    dropped, and the newest replacement of a superseded one takes its place.
-4. Scoring (`loci.recall.scoring`), then sorting and the `limit`.
+4. Scoring (`loci.recall.scoring`): each candidate on its own (query words weighted by
+   how rare they are in the store), then the context signal from its neighbours in time
+   (PRECEDED_BY) that are candidates too; then sorting and the `limit`.
 5. With `expand_relations`, memories one edge away from the results are scored too and
    compete for the same `limit` (so `count` never exceeds `limit`).
 
@@ -16,18 +19,21 @@ graph and says so (`degraded: true`).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from loci.errors import EmbeddingError, LociError
-from loci.memory import AUTHORABLE_RELATIONS
+from loci.memory import AUTHORABLE_RELATIONS, Memory
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
-from loci.recall.keywords import fulltext_query, keywords, tokens
+from loci.recall.keywords import keywords, tokens
 from loci.recall.params import RecallParams, SortMode
 from loci.recall.scoring import (
     Weights,
+    WordSet,
     exact_score,
+    idf,
     keyword_score,
     recency_score,
     tag_score,
@@ -46,6 +52,18 @@ CANDIDATE_FIELDS = (
     "t_valid", "t_invalid", "archived", "tags", "relevance_score",
 )  # fmt: skip
 """What ranking, filtering and current-state checks read; results are then read in full."""
+
+MAX_WORD_MATCHES = 5000
+"""A query word held by more memories than this does not bring candidates (see `_keyword_candidates`)."""
+
+
+@dataclass(frozen=True)
+class KeywordSide:
+    """What the full-text side of a recall found: match scores, word weights (idf), the matches read."""
+
+    hits: dict[str, float]
+    word_weights: dict[str, float]
+    memories: dict[str, Memory]
 
 
 @dataclass
@@ -83,6 +101,7 @@ class Recall:
         self.degraded: list[str] = []
         self.where = self._filter()
         self.vector: list[float] | None = None
+        self.word_weights: dict[str, float] = {}
         self.relation_limit = params.relation_limit or services.settings.recall_relation_limit
         self.expansion_limit = params.expansion_limit or services.settings.recall_expansion_limit
 
@@ -120,17 +139,19 @@ class Recall:
 
     # --- the steps
     def run(self) -> RecallResult:
-        # the full-text query runs on the graph server while the model embeds the query
-        keyword_hits = self.svc.background.submit(self._keyword_hits) if self.words else None
+        # the full-text side (matches, word statistics, reading the matches) runs while the model embeds the query
+        keyword = self.svc.background.submit(self._keyword_candidates) if self.words else None
         self.vector = vector = self._query_vector()
-        found = self._gather(vector, keyword_hits.result() if keyword_hits else {})
+        found = self._gather(vector, keyword)
         kept, suppressed, replaced = (
             expansion.current_state(self.svc.graph, found, self.where, self.now)
             if (self.params.current_state)
             else (found, 0, 0)
         )
+        neighbours = self._predecessors(kept)  # read while the candidates are scored
         for candidate in kept:
             self._score(candidate)
+        self._add_context(kept, neighbours)
         ranked, dedup_removed = self.select(kept)
         seeds, expanded = len(ranked), 0
         if self.params.expand_relations and ranked:
@@ -138,6 +159,7 @@ class Recall:
             expanded = len(extra)
             ranked, more_removed = self.select(ranked + extra)
             dedup_removed += more_removed
+        relations = self.svc.background.submit(self._relations, ranked)  # read alongside the results
         self._complete(ranked)
         self.svc.access.record(c.id for c in ranked)
         return RecallResult(
@@ -158,7 +180,7 @@ class Recall:
             expanded=expanded,
             included=sum(1 for c in ranked if c.match_type == "relation"),
             dedup_removed=dedup_removed,
-            relations=self._relations(ranked),
+            relations=relations.result(),
         )
 
     def _complete(self, ranked: list[Candidate]) -> None:
@@ -179,11 +201,25 @@ class Recall:
             log.warning("query embedding failed; recall continues without vectors", extra={"event": "recall.degraded"})
             return None
 
-    def _keyword_hits(self) -> dict[str, float]:
-        return self.svc.graph.fulltext_search(fulltext_query(self.words), self.where, self.fetch_size())
+    def _keyword_candidates(self) -> KeywordSide:
+        """Memories holding the query's words, best first by the summed weight (idf) of the words they hold.
 
-    def _gather(self, vector: list[float] | None, keyword_hits: dict[str, float]) -> list[Candidate]:
-        """Vector and full-text hits, read from the graph in one query; or a plain listing with no query."""
+        Each word is weighed by its rarity in the whole store; a word found in more than
+        MAX_WORD_MATCHES memories is too common to find candidates by (it still counts in
+        their keyword score).
+        """
+        total, matches = self.svc.graph.word_matches(self.words, self.where, MAX_WORD_MATCHES)
+        weights = {word: idf(total, count) for word, (count, _) in matches.items()}
+        found: dict[str, float] = {}
+        for word, (count, ids) in matches.items():
+            if count <= MAX_WORD_MATCHES:
+                for memory_id in ids:
+                    found[memory_id] = found.get(memory_id, 0.0) + weights[word]
+        hits = dict(sorted(found.items(), key=lambda item: -item[1])[: self.fetch_size()])
+        return KeywordSide(hits, weights, self.svc.graph.get_memories(list(hits), fields=CANDIDATE_FIELDS))
+
+    def _gather(self, vector: list[float] | None, keyword: Future[KeywordSide] | None) -> list[Candidate]:
+        """Vector and full-text hits, read from the graph; or a plain listing with no query."""
         cosines: dict[str, float] = {}
         searched = False
         if vector is not None:
@@ -199,27 +235,72 @@ class Recall:
                 Candidate(m, "trending", "graph")
                 for m in self.svc.graph.list_memories(self.where, order, self.fetch_size())
             ]
-        memories = self.svc.graph.get_memories([*cosines, *keyword_hits], fields=CANDIDATE_FIELDS)
-        return [
-            Candidate(memory, "vector", "qdrant", cosine=cosines[memory.id])
-            if memory.id in cosines
+        side = keyword.result() if keyword else KeywordSide({}, {}, {})
+        self.word_weights = side.word_weights
+        memories = dict(side.memories)
+        memories.update(self.svc.graph.get_memories([i for i in cosines if i not in memories], fields=CANDIDATE_FIELDS))
+        candidates = [
+            Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id])
+            if memory_id in cosines
             else Candidate(memory, "keyword", "graph")
-            for memory in memories.values()
-            if self.where.matches(memory)  # the record decides, whatever a vector payload says
+            for memory_id in dict.fromkeys([*cosines, *side.hits])
+            if (memory := memories.get(memory_id)) is not None
+            and self.where.matches(memory)  # the record decides, whatever a vector payload says
         ]
+        if searched:
+            self._fill_cosines(candidates)  # keyword finds outside the nearest vectors: every signal for every one
+        return candidates
 
     def _score(self, candidate: Candidate) -> None:
         memory, query = candidate.memory, self.params.query or ""
         parts = candidate.components
         content_words = tokens(memory.content)
         parts.vector = vector_score(candidate.cosine)
-        parts.keyword = keyword_score(self.words, set(content_words))
+        parts.keyword = keyword_score(self.words, WordSet(content_words), self.word_weights)
         parts.tag = tag_score(self.words, memory.tags)
         parts.exact = exact_score(query, content_words, memory.tag_keys) if query else 0.0
         parts.importance = memory.importance
         parts.confidence = memory.confidence
         parts.recency = recency_score(memory.timestamp, self.now, self.svc.settings.search_recency_window_days)
         candidate.score = parts.total(self.weights)
+
+    def _predecessors(self, candidates: list[Candidate]) -> Future[dict[str, str]] | None:
+        """Each candidate's nearest earlier memory (PRECEDED_BY), read in the background; None if not needed."""
+        if not self.params.query or not self.weights.context or not candidates:
+            return None
+        return self.svc.background.submit(self.svc.graph.predecessors, [c.id for c in candidates])
+
+    def _add_context(self, candidates: list[Candidate], neighbours: Future[dict[str, str]] | None) -> None:
+        """`context`: the best query match among a candidate's candidate neighbours in time (PRECEDED_BY)."""
+        if neighbours is None:
+            return
+        try:
+            before = neighbours.result()
+        except LociError as exc:
+            self.degraded.append(f"graph: {exc.message}")  # scored without the context signal
+            return
+        by_id = {c.id: c for c in candidates}
+        match = {c.id: c.components.query_match(self.weights) for c in candidates}
+        for later, earlier in before.items():
+            if earlier in by_id and later in by_id:  # adjacent: nothing lies between them in time
+                by_id[later].components.context = max(by_id[later].components.context, match[earlier])
+                by_id[earlier].components.context = max(by_id[earlier].components.context, match[later])
+        for candidate in candidates:
+            candidate.score = candidate.components.total(self.weights)
+
+    def _fill_cosines(self, candidates: list[Candidate]) -> None:
+        """Give candidates found another way than by vector search their cosine, from their stored vectors."""
+        missing = [c for c in candidates if c.cosine is None]
+        if not missing or self.vector is None:
+            return
+        try:
+            stored = self.svc.vectors.retrieve([c.id for c in missing], with_vectors=True)
+        except LociError as exc:
+            self.degraded.append(f"vector store: {exc.message}")  # scored without the vector signal
+            return
+        found = expansion.cosines(self.vector, {point.id: point.vector for point in stored})
+        for candidate in missing:
+            candidate.cosine = found.get(candidate.id)
 
     def _expand(self, seeds: list[Candidate]) -> list[Candidate]:
         extra = expansion.neighbors(
@@ -228,14 +309,7 @@ class Recall:
         if self.params.current_state:
             extra, _, _ = expansion.current_state(self.svc.graph, extra, self.where, self.now)
             extra = [c for c in extra if c.match_type == "relation"]
-        if extra and self.vector is not None:
-            try:
-                vectors = {p.id: p.vector for p in self.svc.vectors.retrieve([c.id for c in extra], with_vectors=True)}
-                for candidate in extra:
-                    if self.vector is not None and vectors.get(candidate.id):
-                        candidate.cosine = expansion.cosine(self.vector, vectors[candidate.id] or [])
-            except LociError as exc:
-                self.degraded.append(f"vector store: {exc.message}")  # scored without the vector signal
+        self._fill_cosines(extra)
         for candidate in extra:
             relation = candidate.components.relation
             self._score(candidate)

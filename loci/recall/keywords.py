@@ -1,4 +1,4 @@
-"""Query words: tokenising, stop words, and the full-text query sent to FalkorDB."""
+"""Query words: tokenising and stop words."""
 
 from __future__ import annotations
 
@@ -26,8 +26,3 @@ def tokens(text: str) -> list[str]:
 def keywords(query: str) -> list[str]:
     """The words of a query worth matching: no stop words, no one-letter tokens, no repeats."""
     return list(dict.fromkeys(t for t in tokens(query) if len(t) >= MIN_KEYWORD_LENGTH and t not in STOPWORDS))
-
-
-def fulltext_query(words: list[str]) -> str:
-    """A RediSearch query matching any of the words (they are plain alphanumerics, no escaping needed)."""
-    return " | ".join(words)

@@ -1,14 +1,21 @@
 """Recall scoring: one small pure function per signal, each returning 0..1.
 
 The final score is the weighted sum `Σ weight_i · component_i` with the SEARCH_WEIGHT_*
-weights (AutoMem's components and defaults). Nothing here touches a store, the settings
-or the clock: `now` and the weights are passed in, so every number in a result's
-`score_components` can be recomputed by hand.
+weights (AutoMem's components and defaults, plus `context`). Nothing here touches a store,
+the settings or the clock: `now`, the weights and the word statistics are passed in, so
+every number in a result's `score_components` can be recomputed by hand.
+
+Two signals differ from AutoMem's on purpose (both measured on LoCoMo, see the README):
+- `keyword` weighs each query word by its rarity (BM25's inverse document frequency), so
+  a memory holding the one rare word of a question outranks ten holding "Caroline";
+- `context` is how well a memory's neighbour in time (the turn just before or after it)
+  matches the query: an answer often sits next to the turn that names the subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -30,6 +37,7 @@ class Weights:
     recency: float = 0.1
     exact: float = 0.2
     relation: float = 0.25
+    context: float = 0.3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Weights:
@@ -42,6 +50,7 @@ class Weights:
             recency=settings.search_weight_recency,
             exact=settings.search_weight_exact,
             relation=settings.search_weight_relation,
+            context=settings.search_weight_context,
         )
 
 
@@ -57,6 +66,7 @@ class Components:
     recency: float = 0.0
     exact: float = 0.0
     relation: float = 0.0
+    context: float = 0.0
 
     def total(self, weights: Weights) -> float:
         return (
@@ -68,7 +78,13 @@ class Components:
             + weights.recency * self.recency
             + weights.exact * self.exact
             + weights.relation * self.relation
+            + weights.context * self.context
         )
+
+    def query_match(self, weights: Weights) -> float:
+        """How well the memory itself matches the query: its vector and keyword parts, 0..1."""
+        total = weights.vector + weights.keyword
+        return (weights.vector * self.vector + weights.keyword * self.keyword) / total if total else 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: round(getattr(self, f.name), 4) for f in fields(self)}
@@ -78,10 +94,19 @@ def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
     return max(low, min(high, value))
 
 
-def _word_found(word: str, haystack: set[str]) -> bool:
-    if word in haystack:
-        return True
-    return len(word) >= PREFIX_MATCH_MIN and any(token.startswith(word) for token in haystack)
+class WordSet:
+    """A text's words, for looking up query words whole or as a prefix (`deploy` ~ `deployed`)."""
+
+    __slots__ = ("_joined", "_words")
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words = set(words)
+        self._joined = " " + " ".join(self._words)  # one substring search finds a word starting with a prefix
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        return word in self._words or (len(word) >= PREFIX_MATCH_MIN and f" {word}" in self._joined)
 
 
 def vector_score(cosine: float | None) -> float:
@@ -89,19 +114,36 @@ def vector_score(cosine: float | None) -> float:
     return clamp(cosine) if cosine is not None else 0.0
 
 
-def keyword_score(words: Sequence[str], content_words: set[str]) -> float:
-    """Fraction of the query's words found among the content's words."""
+def idf(total: int, matches: int) -> float:
+    """BM25's inverse document frequency of a word found in `matches` of `total` memories.
+
+    A word no memory holds tells memories apart no better than a stop word: it weighs 0.
+    """
+    if matches <= 0:
+        return 0.0
+    return math.log(1.0 + (total - matches + 0.5) / (matches + 0.5))
+
+
+def keyword_score(words: Sequence[str], content_words: WordSet, weights: Mapping[str, float] | None = None) -> float:
+    """Share of the query's words found among the content's words, each word weighted by `weights` (its idf).
+
+    Without weights (no statistics, or no word known to the store) every word counts the same, as in AutoMem.
+    """
     if not words:
         return 0.0
-    return sum(1 for word in words if _word_found(word, content_words)) / len(words)
+    weight = {word: (weights or {}).get(word, 1.0) for word in words}
+    total = sum(weight.values())
+    if total <= 0:
+        weight, total = dict.fromkeys(words, 1.0), float(len(words))
+    return sum(weight[word] for word in words if word in content_words) / total
 
 
 def tag_score(words: Sequence[str], tags: Iterable[str]) -> float:
     """Fraction of the query's words found among the words of the memory's tags."""
     if not words:
         return 0.0
-    found = {token for tag in tags for token in tokens(tag)}
-    return sum(1 for word in words if _word_found(word, found)) / len(words)
+    found = WordSet(token for tag in tags for token in tokens(tag))
+    return sum(1 for word in words if word in found) / len(words)
 
 
 def exact_score(query: str, content_words: Sequence[str], tag_keys: Iterable[str]) -> float:

@@ -1,7 +1,8 @@
-"""Cypher for finding memories: full-text matches and filtered listings."""
+"""Cypher for finding memories: full-text word matches, turn order and filtered listings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from loci.memory import Memory, epoch
@@ -10,18 +11,37 @@ from loci.stores.graph.base import GraphBase
 
 
 class SearchQueries(GraphBase):
-    """Full-text search and filtered listings."""
+    """Full-text word matches, predecessors and filtered listings."""
 
-    def fulltext_search(self, query: str, where: MemoryFilter, limit: int) -> dict[str, float]:
-        """Ids (with scores, best first) of memories whose content matches a full-text query (RediSearch syntax)."""
+    def word_matches(
+        self, words: Sequence[str], where: MemoryFilter, limit: int
+    ) -> tuple[int, dict[str, tuple[int, list[str]]]]:
+        """How many memories there are; per word, how many the full-text index matches (stemmed, whole store)
+        and the ids of those passing `where` (at most `limit`)."""
+        total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
+        if not words:
+            return total, {}
         clause, params = filter_clause(where)
         rows = self._query(
-            "CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node AS m, score "
-            f"WITH m, score WHERE {clause} RETURN m.id, score ORDER BY score DESC LIMIT $limit",
-            {**params, "q": query, "limit": limit},
+            "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m "
+            f"RETURN w, count(m), collect(CASE WHEN {clause} THEN m.id END)[0..$limit]",
+            {**params, "words": list(words), "limit": limit},
             read_only=True,
         )
-        return {memory_id: float(score) for memory_id, score in rows}
+        found = {word: (int(count), list(ids)) for word, count, ids in rows}
+        return total, {word: found.get(word, (0, [])) for word in words}
+
+    def predecessors(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each memory's nearest earlier memory in time (over PRECEDED_BY), for the memories that have one."""
+        if not ids:
+            return {}
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (:Memory {id: id})-[:PRECEDED_BY]->(b:Memory) "
+            "WITH id, b ORDER BY b.timestamp_epoch DESC, b.stored_at DESC RETURN id, collect(b.id)[0]",
+            {"ids": list(ids)},
+            read_only=True,
+        )
+        return {memory_id: before for memory_id, before in rows if before}
 
     def list_memories(self, where: MemoryFilter, order: str, limit: int) -> list[Memory]:
         """Memories passing `where`, in one of the fixed orders of `ORDERS`."""
