@@ -112,7 +112,7 @@ class Settings(BaseModel):
     recall_max_limit: int = env("RECALL_MAX_LIMIT", default=100, ge=1, le=1000)
     recall_relation_limit: int = env("RECALL_RELATION_LIMIT", default=5, ge=1, le=200)
     recall_expansion_limit: int = env("RECALL_EXPANSION_LIMIT", default=25, ge=1, le=500)
-    recall_vector_overfetch: int = env("RECALL_VECTOR_OVERFETCH", default=4, ge=1, le=50)
+    recall_vector_overfetch: int = env("RECALL_VECTOR_OVERFETCH", default=2, ge=1, le=50)
     recall_vector_fetch_cap: int = env("RECALL_VECTOR_FETCH_CAP", default=200, ge=1, le=5000)
     recall_min_score: float = env("RECALL_MIN_SCORE", default=0.0, ge=0, le=1)
     recall_excluded_types: tuple[str, ...] = env("RECALL_EXCLUDED_TYPES", default=("MetaPattern",))

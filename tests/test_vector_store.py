@@ -128,6 +128,19 @@ def test_search_batch_matches_single_searches(vector_store: VectorStore) -> None
     assert vector_store.search_batch([], 3, where) == []
 
 
+def test_similarities_score_the_given_points_only(vector_store: VectorStore) -> None:
+    points = [point(n) for n in range(20)]
+    vector_store.upsert(points)
+    query = unit(99)
+    wanted = [points[2].id, points[7].id, points[15].id, str(uuid.uuid4())]  # the last one is not stored
+    scores = vector_store.similarities(query, wanted)
+    assert set(scores) == set(wanted[:3])
+    for p in points:
+        if p.id in scores:
+            assert scores[p.id] == pytest.approx(float(np.dot(query, p.vector or [])), abs=1e-4)
+    assert vector_store.similarities(query, []) == {}
+
+
 def test_set_payloads_changes_only_the_given_fields(vector_store: VectorStore) -> None:
     a, b = point(1), point(2)
     vector_store.upsert([a, b])

@@ -294,11 +294,10 @@ class Recall:
         if not missing or self.vector is None:
             return
         try:
-            stored = self.svc.vectors.retrieve([c.id for c in missing], with_vectors=True)
+            found = self.svc.vectors.similarities(self.vector, [c.id for c in missing])
         except LociError as exc:
             self.degraded.append(f"vector store: {exc.message}")  # scored without the vector signal
             return
-        found = expansion.cosines(self.vector, {point.id: point.vector for point in stored})
         for candidate in missing:
             candidate.cosine = found.get(candidate.id)
 

@@ -1,11 +1,10 @@
-"""Graph steps of recall: keeping only current memories, reaching out over edges, scoring vectors read back."""
+"""Graph steps of recall: keeping only current memories, and reaching out over edges."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 from datetime import datetime
-
-import numpy as np
 
 from loci.memory import Memory, RelationType
 from loci.recall.candidates import Candidate
@@ -88,20 +87,10 @@ def neighbors(
     return sorted(found.values(), key=lambda c: -c.components.relation)[:total]
 
 
-def cosines(query: Sequence[float], vectors: Mapping[str, Sequence[float] | None]) -> dict[str, float]:
-    """Cosine similarity of the query vector with each stored vector (missing or mismatched ones left out)."""
-    q = np.asarray(query, dtype=np.float32)
-    usable = {key: v for key, v in vectors.items() if v is not None and len(v) == len(q)}
-    if not usable or not q.any():
-        return {}
-    matrix = np.asarray(list(usable.values()), dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
-    scores = matrix @ q / np.where(norms == 0, 1.0, norms)
-    return {key: float(score) for key, score, norm in zip(usable, scores, norms, strict=True) if norm}
-
-
 def cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Cosine similarity of two vectors; None if either is empty, zero or of another length."""
     if not a or not b or len(a) != len(b):
         return None
-    return cosines(a, {"b": b}).get("b")
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else None

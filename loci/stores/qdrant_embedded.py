@@ -116,6 +116,17 @@ class EmbeddedQdrantStore:
         found = self._call("query batch", self._shard.query_batch, qe.QueryBatchRequest(requests))
         return [[VectorHit(str(p.id), float(p.score)) for p in hits] for hits in found]
 
+    def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        request = qe.QueryRequest(
+            limit=len(ids),
+            query=qe.Query.Nearest(list(vector)),
+            filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]),
+            with_payload=False,
+        )
+        return {str(p.id): float(p.score) for p in self._call("query", self._shard.query, request)}
+
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
         if not ids:
             return []

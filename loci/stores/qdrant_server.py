@@ -118,6 +118,20 @@ class QdrantServerStore:
         responses = self._call("query batch", self._client.query_batch_points, self.collection, requests)
         return [[VectorHit(str(p.id), float(p.score)) for p in response.points] for response in responses]
 
+    def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        response = self._call(
+            "query",
+            self._client.query_points,
+            self.collection,
+            query=list(vector),
+            query_filter=models.Filter(must=[models.HasIdCondition(has_id=list(ids))]),
+            limit=len(ids),
+            with_payload=False,
+        )
+        return {str(p.id): float(p.score) for p in response.points}
+
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
         if not ids:
             return []

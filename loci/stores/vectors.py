@@ -66,6 +66,10 @@ class VectorStore(Protocol):
         """`search` for several vectors in one call (no payloads)."""
         ...
 
+    def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """The score (cosine) of `vector` against each of these stored points; absent points are left out."""
+        ...
+
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]: ...
 
     def set_payloads(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:

@@ -31,13 +31,15 @@ class MemoryQueries(GraphBase):
         """
         if not ids:
             return {}
-        projection = "m {" + ", ".join(f".{name}" for name in ("id", *fields)) + "}" if fields else "properties(m)"
+        names = ("id", *fields) if fields else ()
+        projection = ", ".join(f"m.{name}" for name in names) if fields else "properties(m)"  # columns parse fastest
         rows = self._query(
             f"UNWIND $ids AS id MATCH (m:Memory {{id: id}}) RETURN {projection}",
             {"ids": list(dict.fromkeys(ids))},
             read_only=True,
         )
-        return {row[0]["id"]: Memory.from_node(row[0]) for row in rows}
+        nodes = [dict(zip(names, row, strict=True)) for row in rows] if fields else [row[0] for row in rows]
+        return {node["id"]: Memory.from_node(node) for node in nodes}
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids still have a memory."""
