@@ -98,8 +98,7 @@ def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: Gra
     assert found(MemoryFilter(exclude_tags=("project",))) == (3, {b.id})
     assert found(MemoryFilter(start="2026-01-15T00:00:00+00:00")) == (3, {b.id})
     assert found(MemoryFilter(include_archived=True)) == (3, {a.id, b.id, d.id})
-    assert found(MemoryFilter(include_archived=True), limit=1)[1] <= {a.id, b.id, d.id}
-    assert len(found(MemoryFilter(include_archived=True), limit=1)[1]) == 1
+    assert found(MemoryFilter(include_archived=True), limit=2) == (3, set())  # too common to list
     assert found(MemoryFilter(), word="cluster") == (1, {b.id})  # stemmed: "cluster" finds "clusters"
 
 

@@ -211,10 +211,9 @@ class Recall:
         total, matches = self.svc.graph.word_matches(self.words, self.where, MAX_WORD_MATCHES)
         weights = {word: idf(total, count) for word, (count, _) in matches.items()}
         found: dict[str, float] = {}
-        for word, (count, ids) in matches.items():
-            if count <= MAX_WORD_MATCHES:
-                for memory_id in ids:
-                    found[memory_id] = found.get(memory_id, 0.0) + weights[word]
+        for word, (_, ids) in matches.items():  # a word over MAX_WORD_MATCHES comes without ids
+            for memory_id in ids:
+                found[memory_id] = found.get(memory_id, 0.0) + weights[word]
         hits = dict(sorted(found.items(), key=lambda item: -item[1])[: self.fetch_size()])
         return KeywordSide(hits, weights, self.svc.graph.get_memories(list(hits), fields=CANDIDATE_FIELDS))
 

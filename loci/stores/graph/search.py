@@ -17,14 +17,15 @@ class SearchQueries(GraphBase):
         self, words: Sequence[str], where: MemoryFilter, limit: int
     ) -> tuple[int, dict[str, tuple[int, list[str]]]]:
         """How many memories there are; per word, how many the full-text index matches (stemmed, whole store)
-        and the ids of those passing `where` (at most `limit`)."""
+        and the ids of those passing `where`, or none for a word matching more than `limit` memories."""
         total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
         if not words:
             return total, {}
         clause, params = filter_clause(where)
         rows = self._query(
             "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m "
-            f"RETURN w, count(m), collect(CASE WHEN {clause} THEN m.id END)[0..$limit]",
+            f"WITH w, count(m) AS n, collect(CASE WHEN {clause} THEN m.id END) AS ids "
+            "RETURN w, n, CASE WHEN n <= $limit THEN ids ELSE [] END",
             {**params, "words": list(words), "limit": limit},
             read_only=True,
         )
