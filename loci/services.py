@@ -69,9 +69,10 @@ class Services:
     _data_lock: IO[str] | None = None
     _started_pid: int | None = None
     background: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="loci-bg")
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="loci-bg")
     )
-    """Short tasks a request runs alongside its own work (recall's full-text query)."""
+    """Short tasks a request runs alongside its own work (recall's full-text side, predecessors and
+    relations): as many threads as gunicorn has request threads, so requests never queue for them."""
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 

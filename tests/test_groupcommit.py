@@ -10,39 +10,75 @@ import pytest
 from loci.pipeline.groupcommit import GroupCommit
 
 
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+def run_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+
+
 def test_entries_waiting_during_a_write_are_written_together_once() -> None:
     writes: list[list[int]] = []
-    first_write_started = threading.Event()
+    release = threading.Event()
 
     def write(group: list[int]) -> None:
         writes.append(group)
-        first_write_started.set()
-        time.sleep(0.3)  # a slow write: the other threads' entries pile up meanwhile
+        if group == [0]:
+            release.wait(10)  # the first write holds on until the others have piled up
 
-    commits = GroupCommit(write)
+    commits: GroupCommit[int] = GroupCommit(write)
     leader = threading.Thread(target=commits.submit, args=(0,))
     leader.start()
-    assert first_write_started.wait(5)
+    wait_until(lambda: writes)
     followers = [threading.Thread(target=commits.submit, args=(n,)) for n in range(1, 9)]
     for thread in followers:
         thread.start()
-    for thread in [leader, *followers]:
-        thread.join(10)
+    wait_until(lambda: commits.waiting == 8)
+    release.set()
+    run_all([leader, *followers])
 
-    assert sorted(entry for group in writes for entry in group) == list(range(9))  # each once
-    assert writes[0] == [0] and len(writes) == 2  # the eight that waited went in one write
+    assert writes[0] == [0] and sorted(writes[1]) == list(range(1, 9)) and len(writes) == 2
 
 
-def test_a_failed_write_releases_its_group_and_later_entries_still_go_through() -> None:
+def test_a_failed_write_fails_every_entry_in_it_and_later_entries_still_go_through() -> None:
     written: list[int] = []
+    started, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
 
     def write(group: list[int]) -> None:
-        if 13 in group:
+        if group == [0]:
+            started.set()
+            release.wait(10)
+        elif 13 in group:
             raise RuntimeError("disk full")
         written.extend(group)
 
-    commits = GroupCommit(write)
+    commits: GroupCommit[int] = GroupCommit(write)
+
+    def submit(entry: int) -> None:
+        try:
+            commits.submit(entry)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(0,))]
+    threads[0].start()
+    assert started.wait(10)
+    threads += [threading.Thread(target=submit, args=(n,)) for n in (12, 13)]  # written together, failing together
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: commits.waiting == 2)
+    release.set()
+    run_all(threads)
+
+    assert written == [0] and len(errors) == 2  # the follower learns its write failed, too
+    commits.submit(14)
+    assert written == [0, 14]
     with pytest.raises(RuntimeError):
         commits.submit(13)
-    commits.submit(14)  # the lock was released
-    assert written == [14]

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from qdrant_client import QdrantClient
 
-from loci.recall.scoring import Weights
+from loci.recall.scoring import Components, Weights, WordSet, idf, keyword_score
 from loci.services import Services
 from loci.stores.falkordb_server import free_port
 from loci.stores.qdrant_server import QdrantServerStore
@@ -309,3 +309,37 @@ def test_several_queries_are_searched_and_merged(client: FlaskClient, facts: dic
     assert body["queries"] == ["Who goes jogging?", "What does the cat break?"]
     repeated = client.get("/recall", query_string=[("queries", "jogging"), ("queries", "cat")]).json
     assert repeated["count"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("total", "matches", "expected"),
+    [
+        (100, 0, 0.0),  # a word no memory holds tells nothing apart
+        (100, 1, pytest.approx(4.2097, abs=1e-4)),  # log(1 + 99.5 / 1.5)
+        (100, 100, pytest.approx(0.0050, abs=1e-4)),  # in every memory: almost nothing
+        (0, 3, pytest.approx(0.1335, abs=1e-4)),  # counted a moment apart: never negative
+    ],
+)
+def test_idf(total: int, matches: int, expected: float) -> None:
+    assert idf(total, matches) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "content", "weights", "expected"),
+    [
+        (["adoption", "caroline"], "caroline called the adoption agency", {"adoption": 3.0, "caroline": 1.0}, 1.0),
+        (["adoption", "caroline"], "caroline went hiking", {"adoption": 3.0, "caroline": 1.0}, 0.25),
+        (["deploy"], "we deployed on tuesday", None, 1.0),  # a prefix of four letters or more matches
+        (["dep"], "we deployed on tuesday", None, 0.0),  # shorter ones must match whole
+        (["zyx", "hiking"], "caroline went hiking", {"zyx": 0.0, "hiking": 0.0}, 0.5),  # no weights: words count alike
+        ([], "anything", None, 0.0),
+    ],
+)
+def test_keyword_score(words: list[str], content: str, weights: dict[str, float] | None, expected: float) -> None:
+    assert keyword_score(words, WordSet(content.split()), weights) == pytest.approx(expected)
+
+
+def test_query_match_is_the_vector_and_keyword_parts_only() -> None:
+    parts = Components(vector=0.6, keyword=0.2, tag=1.0, importance=1.0, context=1.0)
+    assert parts.query_match(Weights()) == pytest.approx((0.35 * 0.6 + 0.35 * 0.2) / 0.7)
+    assert parts.query_match(Weights(vector=0.0, keyword=0.0)) == 0.0

@@ -67,7 +67,7 @@ def health() -> Any:
             "provider": svc.provider.name,
             "model": svc.provider.model,
             "dimension": svc.provider.dimension,
-            "concurrency": svc.embedding_worker.concurrency,
+            "concurrency": svc.embedding_worker.in_flight,
             "provider_calls": svc.provider.report(),
         },
         "enrichment": {

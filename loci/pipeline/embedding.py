@@ -72,7 +72,9 @@ class EmbeddingWorker(StageWorker):
         self.similarity_limit = settings.enrichment_similarity_limit
         self.neighbour_filter = MemoryFilter(excluded_types=settings.recall_excluded_types)
         self._commits = GroupCommit(self._write)
-        self._in_flight = threading.BoundedSemaphore(in_flight)  # provider requests, at most EMBEDDING_CONCURRENCY
+        self.in_flight = in_flight
+        """Provider requests at once, at most (EMBEDDING_CONCURRENCY for a remote provider, else 1)."""
+        self._slots = threading.BoundedSemaphore(in_flight)
 
     def idle(self) -> None:
         self.vectors.maintain()
@@ -93,7 +95,7 @@ class EmbeddingWorker(StageWorker):
 
     def _embed(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> None:
         batch = [memories[item.memory_id] for item in items]
-        with self._in_flight:
+        with self._slots:
             vectors = self.provider.embed([memory.content for memory in batch])
         self._commits.submit(Embedded(items, list(zip(batch, vectors, strict=True))))
 

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loci.errors import EmbeddingError, LociError
+from loci.errors import EmbeddingError, GraphUnavailable, LociError
 from loci.memory import AUTHORABLE_RELATIONS, Memory
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
@@ -54,7 +54,7 @@ CANDIDATE_FIELDS = (
 """What ranking, filtering and current-state checks read; results are then read in full."""
 
 MAX_WORD_MATCHES = 5000
-"""A query word held by more memories than this does not bring candidates (see `_keyword_candidates`)."""
+"""A query word held by more memories than this (under the filter) does not bring candidates."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,8 @@ class Recall:
         """Memories holding the query's words, best first by the summed weight (idf) of the words they hold.
 
         Each word is weighed by its rarity in the whole store; a word found in more than
-        MAX_WORD_MATCHES memories is too common to find candidates by (it still counts in
-        their keyword score).
+        MAX_WORD_MATCHES memories under the filter is too common to find candidates by (it
+        still counts in their keyword score). Equal sums keep the full-text index's order.
         """
         total, matches = self.svc.graph.word_matches(self.words, self.where, MAX_WORD_MATCHES)
         weights = {word: idf(total, count) for word, (count, _) in matches.items()}
@@ -234,7 +234,7 @@ class Recall:
                 Candidate(m, "trending", "graph")
                 for m in self.svc.graph.list_memories(self.where, order, self.fetch_size())
             ]
-        side = keyword.result() if keyword else KeywordSide({}, {}, {})
+        side = self._keyword_side(keyword)
         self.word_weights = side.word_weights
         memories = dict(side.memories)
         memories.update(self.svc.graph.get_memories([i for i in cosines if i not in memories], fields=CANDIDATE_FIELDS))
@@ -249,6 +249,19 @@ class Recall:
         if searched:
             self._fill_cosines(candidates)  # keyword finds outside the nearest vectors: every signal for every one
         return candidates
+
+    def _keyword_side(self, keyword: Future[KeywordSide] | None) -> KeywordSide:
+        """The full-text side's result; if the graph failed on it, recall goes on with the vector side alone."""
+        if keyword is None:
+            return KeywordSide({}, {}, {})
+        try:
+            return keyword.result()
+        except GraphUnavailable:
+            raise  # the record is down: no answer can be checked against it (503)
+        except LociError as exc:
+            self.degraded.append(f"full-text search: {exc.message}")
+            log.warning("full-text side failed; recall goes on without it", extra={"event": "recall.degraded"})
+            return KeywordSide({}, {}, {})
 
     def _score(self, candidate: Candidate) -> None:
         memory, query = candidate.memory, self.params.query or ""

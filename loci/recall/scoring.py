@@ -121,6 +121,7 @@ def idf(total: int, matches: int) -> float:
     """
     if matches <= 0:
         return 0.0
+    total = max(total, matches)  # counted a moment apart: a memory may have been stored in between
     return math.log(1.0 + (total - matches + 0.5) / (matches + 0.5))
 
 

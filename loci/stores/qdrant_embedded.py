@@ -119,13 +119,18 @@ class EmbeddedQdrantStore:
     def similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
         if not ids:
             return {}
-        request = qe.QueryRequest(
-            limit=len(ids),
-            query=qe.Query.Nearest(list(vector)),
-            filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]),
-            with_payload=False,
-        )
-        return {str(p.id): float(p.score) for p in self._call("query", self._shard.query, request)}
+
+        def query() -> Any:  # built inside `_call`, so an id the engine refuses is a StoreError like any other
+            return self._shard.query(
+                qe.QueryRequest(
+                    limit=len(ids),
+                    query=qe.Query.Nearest(list(vector)),
+                    filter=qe.Filter(must=[qe.HasIdCondition(set(ids))]),
+                    with_payload=False,
+                )
+            )
+
+        return {str(p.id): float(p.score) for p in self._call("query", query)}
 
     def retrieve(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[VectorPoint]:
         if not ids:

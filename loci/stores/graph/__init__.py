@@ -9,7 +9,7 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     base.py        connection, plumbing, schema
     memories.py    memory nodes
     relations.py   edges, walks, replacements
-    search.py      full-text and filtered listings
+    search.py      full-text word matches, predecessors in time, filtered listings
     pipeline.py    embedding and enrichment progress on nodes, similarity links
     enrichment.py  temporal links and patterns
     maintenance.py consolidation scans, links, clusters, forgetting, run history

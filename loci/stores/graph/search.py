@@ -17,15 +17,16 @@ class SearchQueries(GraphBase):
         self, words: Sequence[str], where: MemoryFilter, limit: int
     ) -> tuple[int, dict[str, tuple[int, list[str]]]]:
         """How many memories there are; per word, how many the full-text index matches (stemmed, whole store)
-        and the ids of those passing `where`, or none for a word matching more than `limit` memories."""
+        and the ids of those passing `where`, best full-text score first, or none when more than `limit` pass."""
         total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
         if not words:
             return total, {}
         clause, params = filter_clause(where)
         rows = self._query(
-            "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m "
+            "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m, score "
+            f"WITH w, m, score ORDER BY score DESC "
             f"WITH w, count(m) AS n, collect(CASE WHEN {clause} THEN m.id END) AS ids "
-            "RETURN w, n, CASE WHEN n <= $limit THEN ids ELSE [] END",
+            "RETURN w, n, CASE WHEN size(ids) <= $limit THEN ids ELSE [] END",
             {**params, "words": list(words), "limit": limit},
             read_only=True,
         )
@@ -38,7 +39,7 @@ class SearchQueries(GraphBase):
             return {}
         rows = self._query(
             "UNWIND $ids AS id MATCH (:Memory {id: id})-[:PRECEDED_BY]->(b:Memory) "
-            "WITH id, b ORDER BY b.timestamp_epoch DESC, b.stored_at DESC RETURN id, collect(b.id)[0]",
+            "WITH id, b ORDER BY b.timestamp_epoch DESC, b.stored_at DESC, b.id DESC RETURN id, collect(b.id)[0]",
             {"ids": list(ids)},
             read_only=True,
         )
