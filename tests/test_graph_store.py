@@ -78,7 +78,7 @@ def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> Non
     assert list(graph.iter_ids(status=StageStatus.PENDING)) == [edited.id]
 
 
-def test_word_counts_and_candidates_under_filters(graph: GraphStore) -> None:
+def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: GraphStore) -> None:
     a = make_memory(
         "The deployment pipeline uses Kubernetes", tags=["project:loci"], timestamp="2026-01-01T00:00:00+00:00"
     )
@@ -87,28 +87,19 @@ def test_word_counts_and_candidates_under_filters(graph: GraphStore) -> None:
     d = make_memory("Kubernetes notes, archived", archived=True)
     graph.create_memories([a, b, c, d])
 
-    def counted(where: MemoryFilter) -> tuple[int, int]:
-        total, counts = graph.word_counts(["kubernetes", "absent"], where)
-        assert total == 4 and counts["absent"] == (0, 0)
-        return counts["kubernetes"]
+    def found(where: MemoryFilter, word: str = "kubernetes", limit: int = 10) -> tuple[int, set[str]]:
+        total, matches = graph.word_matches([word, "absent"], where, limit)
+        assert total == 4 and matches["absent"] == (0, [])
+        count, ids = matches[word]
+        return count, set(ids)
 
-    assert counted(MemoryFilter()) == (3, 2)  # the whole store, and under the filter (archived left out)
-    assert counted(MemoryFilter(tags=("project",))) == (3, 1)
-    assert counted(MemoryFilter(include_archived=True)) == (3, 3)
-    assert graph.word_counts(["cluster"], MemoryFilter())[1]["cluster"] == (1, 1)  # stemmed
-
-    def found(where: MemoryFilter, weights: dict[str, float], limit: int = 10) -> dict[str, float]:
-        return graph.word_candidates(weights, where, limit)
-
-    assert set(found(MemoryFilter(), {"kubernetes": 1.0})) == {a.id, b.id}
-    assert set(found(MemoryFilter(tags=("project",)), {"kubernetes": 1.0})) == {a.id}
-    assert set(found(MemoryFilter(exclude_tags=("project",)), {"kubernetes": 1.0})) == {b.id}
-    assert set(found(MemoryFilter(start="2026-01-15T00:00:00+00:00"), {"kubernetes": 1.0})) == {b.id}
-    # ranked by the summed weight of the words each holds
-    ranked = found(MemoryFilter(include_archived=True), {"kubernetes": 1.0, "pipeline": 2.5, "lunch": 0.5})
-    assert next(iter(ranked)) == a.id and ranked[a.id] == 3.5 and ranked[c.id] == 0.5
-    assert len(found(MemoryFilter(include_archived=True), {"kubernetes": 1.0}, limit=1)) == 1
-    assert found(MemoryFilter(), {}) == {}
+    assert found(MemoryFilter()) == (3, {a.id, b.id})  # counted in the whole store, listed under the filter
+    assert found(MemoryFilter(tags=("project",))) == (3, {a.id})
+    assert found(MemoryFilter(exclude_tags=("project",))) == (3, {b.id})
+    assert found(MemoryFilter(start="2026-01-15T00:00:00+00:00")) == (3, {b.id})
+    assert found(MemoryFilter(include_archived=True)) == (3, {a.id, b.id, d.id})
+    assert found(MemoryFilter(include_archived=True), limit=2) == (3, set())  # too common to list
+    assert found(MemoryFilter(), word="cluster") == (1, {b.id})  # stemmed: "cluster" finds "clusters"
 
 
 def test_predecessors_are_the_nearest_earlier_memories(graph: GraphStore) -> None:

@@ -204,16 +204,18 @@ class Recall:
     def _keyword_candidates(self) -> KeywordSide:
         """Memories holding the query's words, best first by the summed weight (idf) of the words they hold.
 
-        Each word is weighed by its rarity in the whole store; a word held by more than
+        Each word is weighed by its rarity in the whole store; a word found in more than
         MAX_WORD_MATCHES memories under the filter is too common to find candidates by (it
-        still counts in their keyword score). The graph server does the ranking.
+        still counts in their keyword score). Equal sums keep the full-text index's order.
         """
-        graph = self.svc.graph
-        total, counts = graph.word_counts(self.words, self.where)
-        weights = {word: idf(total, count) for word, (count, _) in counts.items()}
-        finding = {word: weights[word] for word, (_, scoped) in counts.items() if 0 < scoped <= MAX_WORD_MATCHES}
-        hits = graph.word_candidates(finding, self.where, self.fetch_size())
-        return KeywordSide(hits, weights, graph.get_memories(list(hits), fields=CANDIDATE_FIELDS))
+        total, matches = self.svc.graph.word_matches(self.words, self.where, MAX_WORD_MATCHES)
+        weights = {word: idf(total, count) for word, (count, _) in matches.items()}
+        found: dict[str, float] = {}
+        for word, (_, ids) in matches.items():  # a word over MAX_WORD_MATCHES comes without ids
+            for memory_id in ids:
+                found[memory_id] = found.get(memory_id, 0.0) + weights[word]
+        hits = dict(sorted(found.items(), key=lambda item: -item[1])[: self.fetch_size()])
+        return KeywordSide(hits, weights, self.svc.graph.get_memories(list(hits), fields=CANDIDATE_FIELDS))
 
     def _gather(self, vector: list[float] | None, keyword: Future[KeywordSide] | None) -> list[Candidate]:
         """Vector and full-text hits, read from the graph; or a plain listing with no query."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from loci.memory import Memory, epoch
@@ -13,37 +13,25 @@ from loci.stores.graph.base import GraphBase
 class SearchQueries(GraphBase):
     """Full-text word matches, predecessors and filtered listings."""
 
-    def word_counts(self, words: Sequence[str], where: MemoryFilter) -> tuple[int, dict[str, tuple[int, int]]]:
-        """How many memories there are; per word, how many the full-text index matches (stemmed) in the
-        whole store and how many of those pass `where`."""
+    def word_matches(
+        self, words: Sequence[str], where: MemoryFilter, limit: int
+    ) -> tuple[int, dict[str, tuple[int, list[str]]]]:
+        """How many memories there are; per word, how many the full-text index matches (stemmed, whole store)
+        and the ids of those passing `where`, best full-text score first, or none when more than `limit` pass."""
         total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
         if not words:
             return total, {}
         clause, params = filter_clause(where)
         rows = self._query(
-            "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m "
-            f"RETURN w, count(m), count(CASE WHEN {clause} THEN 1 END)",
-            {**params, "words": list(words)},
+            "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m, score "
+            f"WITH w, m, score ORDER BY score DESC "
+            f"WITH w, count(m) AS n, collect(CASE WHEN {clause} THEN m.id END) AS ids "
+            "RETURN w, n, CASE WHEN size(ids) <= $limit THEN ids ELSE [] END",
+            {**params, "words": list(words), "limit": limit},
             read_only=True,
         )
-        found = {word: (int(count), int(scoped)) for word, count, scoped in rows}
-        return total, {word: found.get(word, (0, 0)) for word in words}
-
-    def word_candidates(self, weights: Mapping[str, float], where: MemoryFilter, limit: int) -> dict[str, float]:
-        """Memories passing `where` that hold any of these words, by the summed weight of the words each
-        holds (then by full-text score), best first: at most `limit` ids with their sums."""
-        if not weights:
-            return {}
-        clause, params = filter_clause(where)
-        rows = self._query(
-            "UNWIND $words AS word CALL db.idx.fulltext.queryNodes('Memory', word.w) YIELD node AS m, score "
-            f"WITH m, word, score WHERE {clause} "
-            "WITH m, sum(word.weight) AS weight, sum(score) AS score "
-            "RETURN m.id, weight ORDER BY weight DESC, score DESC LIMIT $limit",
-            {**params, "words": [{"w": w, "weight": weight} for w, weight in weights.items()], "limit": limit},
-            read_only=True,
-        )
-        return {memory_id: float(weight) for memory_id, weight in rows}
+        found = {word: (int(count), list(ids)) for word, count, ids in rows}
+        return total, {word: found.get(word, (0, [])) for word in words}
 
     def predecessors(self, ids: Sequence[str]) -> dict[str, str]:
         """Each memory's nearest earlier memory in time (over PRECEDED_BY), for the memories that have one."""
