@@ -53,7 +53,7 @@ CANDIDATE_FIELDS = (
 )  # fmt: skip
 """What ranking, filtering and current-state checks read; results are then read in full."""
 
-MAX_WORD_MATCHES = 1000
+MAX_WORD_MATCHES = 500
 """A query word held by more memories than this (under the filter) does not bring candidates."""
 
 
