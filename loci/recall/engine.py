@@ -301,7 +301,7 @@ class Recall:
             candidate.score = candidate.components.total(self.weights)
 
     def _fill_cosines(self, candidates: list[Candidate]) -> None:
-        """Give candidates found another way than by vector search their cosine, from their stored vectors."""
+        """Give candidates found another way than by vector search their cosine, scored by the vector store."""
         missing = [c for c in candidates if c.cosine is None]
         if not missing or self.vector is None:
             return
