@@ -102,7 +102,7 @@ class EmbeddingWorker(StageWorker):
     def _write(self, group: list[Embedded]) -> None:
         """Store the vectors of one or more embedded batches together (see loci/pipeline/groupcommit.py)."""
         items = [item for entry in group for item in entry.items]
-        self.attempt(items, lambda: self._store([pair for entry in group for pair in entry.vectors]))
+        self.attempt(items, lambda: self._store([pair for entry in group for pair in entry.pairs]))
 
     def _store(self, embedded: list[tuple[Memory, list[float]]]) -> None:
         self.vectors.upsert([VectorPoint(memory.id, vector, memory.payload()) for memory, vector in embedded])
@@ -163,7 +163,8 @@ class Embedded:
     """One batch's provider answer, waiting to be written."""
 
     items: Sequence[WorkItem]
-    vectors: list[tuple[Memory, list[float]]]
+    pairs: list[tuple[Memory, list[float]]]
+    """Each memory with its new vector."""
 
 
 def _vector_current(memory: Memory) -> bool:

@@ -16,15 +16,16 @@ class SearchQueries(GraphBase):
     def word_matches(
         self, words: Sequence[str], where: MemoryFilter, limit: int
     ) -> tuple[int, dict[str, tuple[int, list[str]]]]:
-        """How many memories there are; per word, how many the full-text index matches (stemmed, whole store)
-        and the ids of those passing `where`, best full-text score first, or none when more than `limit` pass."""
-        total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
+        """How many memories there are (0 when no words are asked about); per word, how many the
+        full-text index matches (stemmed, whole store) and the ids of those passing `where`, best
+        full-text score first, or none when more than `limit` pass."""
         if not words:
-            return total, {}
+            return 0, {}
+        total = int(self._query("MATCH (m:Memory) RETURN count(m)", read_only=True)[0][0])
         clause, params = filter_clause(where)
         rows = self._query(
             "UNWIND $words AS w CALL db.idx.fulltext.queryNodes('Memory', w) YIELD node AS m, score "
-            f"WITH w, m, score ORDER BY score DESC "
+            "WITH w, m, score ORDER BY score DESC "
             f"WITH w, count(m) AS n, collect(CASE WHEN {clause} THEN m.id END) AS ids "
             "RETURN w, n, CASE WHEN size(ids) <= $limit THEN ids ELSE [] END",
             {**params, "words": list(words), "limit": limit},
