@@ -1,5 +1,5 @@
 # Loci in a container: embedded FalkorDB and Qdrant, the local MiniLM model, gunicorn on $PORT.
-# Set AUTOMEM_API_TOKEN: without a token the service only listens on 127.0.0.1 inside the container.
+# Set AUTOMEM_API_TOKEN: without a token the service only answers clients on the container's loopback.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,15 +9,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8001
 
 WORKDIR /app
+# dependencies first (a layer that survives code changes); torch from the CPU index, so the pinned
+# 2.13.0 never resolves to a CUDA build
 COPY requirements.txt .
-# torch first from the CPU index, so the pinned 2.13.0 never resolves to a CUDA build
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && pip install -r requirements.txt
 
-COPY app.py gunicorn.conf.py ./
-COPY loci ./loci
+# the whole project (.dockerignore leaves out what is local to a checkout), installed as a package
+COPY . .
+RUN pip install --no-deps . && loci --help > /dev/null
 
 VOLUME ["/data"]
 EXPOSE 8001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"8001\")}/health', timeout=4)"
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:app"]
+CMD ["gunicorn", "-c", "python:loci.serving.gunicorn_config", "app:app"]

@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run dev test lint format bench bench-locomo clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, from the CPU wheel pinned in requirements.txt, so nothing pulls CUDA builds
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# the project itself, editable: `app`, `consolidation` and `loci` import from the checkout, `loci` is on PATH
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,20 +1,3 @@
-"""gunicorn settings: one worker process with threads (the embedded stores belong to one process).
+"""gunicorn settings for `gunicorn -c gunicorn.conf.py app:app`: they live in loci/serving/gunicorn_config.py."""
 
-The bind address follows the same rule as the service: loopback only unless an API token is set.
-"""
-
-import os
-
-from loci.config import Settings
-
-_settings = Settings.from_env(os.environ)
-
-bind = [f"{_settings.bind_host}:{_settings.port}"]
-workers = 1  # embedded FalkorDB/Qdrant and the work queues live in one process
-worker_class = "gthread"
-threads = 16
-preload_app = False  # services (and their threads) must start inside the worker process
-timeout = 300  # the worker opens the stores while booting: FalkorDB may replay its log for a while
-graceful_timeout = 30
-control_socket_disable = True
-accesslog = None
+from loci.serving.gunicorn_config import *  # noqa: F403

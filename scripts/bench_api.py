@@ -19,7 +19,6 @@ import json
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -29,8 +28,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loci.launcher import ServiceProcess
 

@@ -20,16 +20,12 @@ import argparse
 import json
 import multiprocessing
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench_api import machine, memory_text, run_concurrent, timed, wait_drained
 
 from loci.launcher import ServiceProcess

@@ -28,7 +28,6 @@ import hashlib
 import json
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -38,12 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_api import SETTLE_SECONDS, machine, percentile
 from rank_bm25 import BM25Okapi
 from tqdm import tqdm
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench_api import SETTLE_SECONDS, machine, percentile
 
 from loci.launcher import ROOT, ServiceProcess
 
