@@ -65,6 +65,12 @@ class Settings(BaseModel):
     qdrant_host: str | None = env("QDRANT_HOST", default=None)
     qdrant_port: int = env("QDRANT_PORT", default=6333, ge=1, le=65535)
     qdrant_api_key: str | None = env("QDRANT_API_KEY", default=None)
+    header_timeout_seconds: float = env("LOCI_HEADER_TIMEOUT_SECONDS", default=10.0, gt=0, le=600)
+    """A request's line and headers must arrive within this (408 otherwise); see loci/serving/worker.py."""
+    body_timeout_seconds: float = env("LOCI_BODY_TIMEOUT_SECONDS", default=60.0, gt=0, le=3600)
+    """Its body within this after the headers; also the longest a response waits on a client that does not read."""
+    max_buffered_bytes: int = env("LOCI_MAX_BUFFERED_BYTES", default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Requests being received, all together, held in memory at most (503 beyond)."""
     qdrant_collection: str = env("QDRANT_COLLECTION", default="memories", min_length=1)
     qdrant_timeout_seconds: float = env("QDRANT_TIMEOUT_SECONDS", default=10.0, gt=0)
     vector_size: int | None = env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", default=None, ge=1, le=65536)

@@ -6,11 +6,12 @@
     ├── Forbidden          403     admin route with no admin token configured
     ├── NotFound           404     a memory (or route) that does not exist
     ├── Conflict           409     the same maintenance task is already running
-    ├── StoreUnavailable   503     FalkorDB or the vector store cannot be reached
+    ├── StoreUnavailable   503     FalkorDB or the vector store cannot be reached (answered with Retry-After)
     │   ├── GraphUnavailable
-    │   └── VectorStoreUnavailable
+    │   ├── VectorStoreUnavailable
+    │   └── StoreTimeout           a store did not answer within its deadline (stalled or overloaded)
     ├── StoreError         500     a store answered with an error (bad query, corrupt data)
-    ├── StoreTimeout       504     a store took too long to answer
+    ├── InsufficientStorage 507    free disk space is below LOCI_MIN_FREE_BYTES, or the disk refused a write
     ├── EmbeddingError     502     the embedding provider failed or returned bad vectors
     └── ConfigError        500     settings that cannot work; stops start-up
 
@@ -53,7 +54,13 @@ class Conflict(LociError):
 
 
 class StoreUnavailable(LociError):
+    """`retry_after`: seconds a client should wait before trying again (the Retry-After header)."""
+
     status = 503
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class GraphUnavailable(StoreUnavailable):
@@ -64,12 +71,18 @@ class VectorStoreUnavailable(StoreUnavailable):
     pass
 
 
+class StoreTimeout(StoreUnavailable):
+    """Unreachable or stalled look the same to a client: one status, 503. The write may have landed."""
+
+
 class StoreError(LociError):
     status = 500
 
 
-class StoreTimeout(LociError):
-    status = 504
+class InsufficientStorage(LociError):
+    """A write refused for want of disk space: nothing of it was stored. Reads keep working."""
+
+    status = 507
 
 
 class EmbeddingError(LociError):

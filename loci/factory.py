@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from flask import Flask
+from werkzeug.routing import Map
 
 from loci import api
 from loci.config import Settings, unsupported_variables
@@ -13,6 +15,19 @@ from loci.logs import configure_logging
 from loci.services import Services
 
 log = logging.getLogger(__name__)
+
+
+class _ExactPaths(Map):
+    """URL rules that never merge slashes: `//memory` is an unknown route (404 in the envelope),
+    not a 308 redirect to /memory that a client would follow with its body and token."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("merge_slashes", False)
+        super().__init__(*args, **kwargs)
+
+
+class LociFlask(Flask):
+    url_map_class = _ExactPaths
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> Flask:
@@ -31,7 +46,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             "these AutoMem settings are not supported by Loci and are ignored",
             extra={"event": "config.ignored", "variables": ignored},
         )
-    app = Flask("loci")
+    app = LociFlask("loci")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.open(settings)

@@ -32,6 +32,8 @@ class ServiceProcess:
             "PORT": str(self.port),
             "LOCI_DATA_DIR": str(self.data_dir),
             "LOCI_LOG_FORMAT": "json",
+            # loopback whatever the token says (with one, the service would listen on every interface)
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port}",
             **(env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None

@@ -2,14 +2,16 @@
 
 API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
 Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Both are compared in
-constant time. With no API token configured the API is open, and the service listens on
-127.0.0.1 only (see `Settings.bind_host`).
+constant time. With no API token configured the API is open to this machine only: the
+service listens on 127.0.0.1 (see `Settings.bind_host`), and whatever address it was
+bound to, a client from any other address gets 403.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,7 +22,7 @@ from loci.errors import Forbidden, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-OPEN_ENDPOINTS = {"health.health", "static"}
+OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs"}
 
 
 def _matches(given: str | None, expected: str) -> bool:
@@ -38,10 +40,26 @@ def api_token_from_request() -> str | None:
 def init_app(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _require_api_token() -> None:
+        if not settings.api_token and not is_local(request.remote_addr):
+            raise Forbidden(
+                "No API token is configured (AUTOMEM_API_TOKEN), so only clients on this machine are served"
+            )
         if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
             return
         if settings.api_token and not _matches(api_token_from_request(), settings.api_token):
             raise Unauthorized("Unauthorized")
+
+
+def is_local(address: str | None) -> bool:
+    """A loopback peer, or none at all (a Unix socket)."""
+    if not address:
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 on a dual-stack socket
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def admin_token_from_request() -> str | None:

@@ -8,12 +8,13 @@ unexpected (500, traceback logged, no detail leaked).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from loci.errors import LociError
+from loci.errors import LociError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ def envelope(code: int, message: str, **extra: Any) -> tuple[Response, int]:
 def init_app(app: Flask) -> None:
     @app.errorhandler(LociError)
     def _loci_error(exc: LociError) -> tuple[Response, int]:
+        if isinstance(exc, StoreUnavailable):
+            # an outage is logged once, where it is noticed (the server's supervisor, the workers), not per request
+            response, status = envelope(exc.status, exc.message)
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response, status
         if exc.status >= 500:
             log.error(
                 "request failed",

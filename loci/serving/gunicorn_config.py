@@ -13,7 +13,7 @@ _settings = Settings.from_env(os.environ)
 
 bind = [f"{_settings.bind_host}:{_settings.port}"]
 workers = 1  # embedded FalkorDB/Qdrant and the work queues live in one process
-worker_class = "gthread"
+worker_class = "loci.serving.worker.LociWorker"  # gthread, reading each request whole first
 threads = 16
 preload_app = False  # services (and their threads) must start inside the worker process
 timeout = 300  # the worker opens the stores while booting: FalkorDB may replay its log for a while
