@@ -1,0 +1,435 @@
+"""The OpenAPI 3.1 document at /openapi.json and its docs page at /docs (Swagger UI, vendored).
+
+The document is built with openapi-pydantic (pydantic models of the OpenAPI 3.1 objects)
+from the models the API already validates with: request bodies and the /recall query
+from `loci.api.schemas` and `loci.recall.params`, responses from `loci.api.responses`.
+A few views read their input by hand (a batch, ids lists, paging); small models below
+describe those inputs for the document only. `OPERATIONS` lists every route the app
+serves; tests/test_openapi.py checks it against `app.url_map` and runs schemathesis
+against the live service with it.
+
+The docs page works under a strict Content-Security-Policy: no inline script or style,
+every asset from this origin (loci/static/).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from flask import Blueprint, Response, jsonify, send_file
+from openapi_pydantic import (
+    Components,
+    Info,
+    MediaType,
+    OpenAPI,
+    Operation,
+    Parameter,
+    PathItem,
+    Reference,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
+from openapi_pydantic import Response as ApiResponse
+from openapi_pydantic.util import PydanticSchema, construct_open_api_with_schema_class
+from openapi_pydantic.v3.v3_1 import Header, Link, schema_validate
+from pydantic import BaseModel, Field
+
+from loci import __version__
+from loci.api import responses, services
+from loci.api.schemas import AdminReembed, AdminSync, Association, Consolidate, PatchMemory, StoreMemory
+from loci.memory import MEMORY_TYPES, TYPE_ALIASES
+from loci.recall.params import RecallParams
+
+bp = Blueprint("openapi", __name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""No inline script or style, nothing from another origin: the page's init code is docs/init.js."""
+
+
+@bp.get("/openapi.json")
+def document() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(build_document(services().vectors.dimension))
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """Swagger UI over /openapi.json."""
+    response = send_file(STATIC_DIR / "docs" / "index.html", mimetype="text/html", max_age=0)
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- inputs that views read without a model (described here for the document only)
+class StoreBatch(BaseModel):
+    """POST /memory/batch: all or nothing; an invalid item is a 400 naming `memories[i].field`."""
+
+    memories: list[StoreMemory] = Field(min_length=1, description="At most MEMORY_BATCH_LIMIT items.")
+
+
+MemoryIds = Annotated[list[UUID], Field(min_length=1)]
+
+
+class StatusRequest(BaseModel):
+    """POST /memory/status."""
+
+    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 10,000.")
+
+
+class AssociateBatch(BaseModel):
+    """POST /associate with several edges; each failure is reported by index (207)."""
+
+    associations: list[Association] = Field(min_length=1, max_length=500)
+
+
+class ReprocessRequest(BaseModel):
+    """POST /enrichment/reprocess (the ids may come in the query string instead)."""
+
+    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 1,000.")
+
+
+class StatusQuery(BaseModel):
+    ids: MemoryIds = Field(description="Memory ids, repeated or comma-separated.")
+
+
+class ByTagQuery(BaseModel):
+    tags: Annotated[list[Annotated[str, Field(pattern="\\w")]], Field(min_length=1)] = Field(
+        description="Memories having any of these tags (repeated or comma-separated)."
+    )
+    limit: int = Field(20, description="Clamped to 1..200.")
+    offset: int = Field(0, description="Clamped to 0 or more.")
+
+
+class RelatedQuery(BaseModel):
+    relationship_types: str | None = Field(None, description="Comma-separated relation types; default: all.")
+    max_depth: int = Field(1, description="Clamped to 1..3.")
+    limit: int | None = Field(None, description="Clamped to 1..200; default RECALL_RELATION_LIMIT.")
+
+
+class ReprocessQuery(BaseModel):
+    ids: str | None = Field(None, description="Comma-separated memory ids, when the body has none.")
+
+
+# --- the operations
+@dataclass(frozen=True)
+class Op:
+    """One route: its Flask endpoint (also the operationId), what it takes and what it answers."""
+
+    path: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    ok: dict[int, type[BaseModel] | str]
+    """Success status -> response model, or a media type for bodies that are not JSON."""
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | tuple[type[BaseModel], ...] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    auth: str = "api"
+    """"api" (the API token), "admin" (both tokens) or "open" (none)."""
+    headers: tuple[str, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)
+    """Link name -> operationId that takes `memory_id` from this response's `memory_id`."""
+
+
+READ = (400, 401, 403, 503, 504)
+WRITE = (400, 401, 403, 413, 503, 504, 507)
+ID_PATH = "{memory_id}"
+MEMORY_LINKS = {
+    "GetMemory": "memory.get",
+    "UpdateMemory": "memory.update",
+    "DeleteMemory": "memory.delete",
+    "RelatedMemories": "associations.related",
+}
+
+OPERATIONS: tuple[Op, ...] = (
+    Op("/health", "get", "health.health", "Pings both stores; 503 when the graph is unreachable", "service",
+       {200: responses.Health}, (400, 503), auth="open"),
+    Op("/openapi.json", "get", "openapi.document", "This document", "service",
+       {200: "application/json"}, (400,), auth="open"),
+    Op("/docs", "get", "openapi.docs", "Swagger UI over this document", "service", {200: "text/html"}, (400,),
+       auth="open"),
+    Op("/static/{filename}", "get", "static", "Files of the docs page", "service", {200: "*/*"}, (400, 404),
+       auth="open"),
+    Op("/memory", "post", "memory.store", "Store one memory (201; 200 for a repeat)", "memories",
+       {201: responses.Stored, 200: responses.Stored}, (*WRITE, 409, 422), StoreMemory,
+       headers=("Idempotency-Key",), links=MEMORY_LINKS),
+    Op("/memory/batch", "post", "memory.store_batch", "Store up to MEMORY_BATCH_LIMIT memories at once", "memories",
+       {201: responses.StoredBatch}, (*WRITE, 409, 422), StoreBatch, headers=("Idempotency-Key",)),
+    Op("/memory/status", "get", "memory.status_by_query", "Which memories are searchable yet", "memories",
+       {200: responses.PipelineStatus}, READ, query=StatusQuery),
+    Op("/memory/status", "post", "memory.status_by_body", "Which memories are searchable yet", "memories",
+       {200: responses.PipelineStatus}, (*READ, 413), StatusRequest),
+    Op("/memory/by-tag", "get", "memory.by_tag", "Memories having any of the tags, paged", "memories",
+       {200: responses.TaggedPage}, READ, query=ByTagQuery),
+    Op("/memory/by-tag", "delete", "memory.delete_by_tag", "Delete memories having any of the tags", "memories",
+       {200: responses.TaggedDeleted}, WRITE, query=ByTagQuery),
+    Op(f"/memory/{ID_PATH}", "get", "memory.get", "One memory", "memories",
+       {200: responses.MemoryFound}, (*READ, 404)),
+    Op(f"/memory/{ID_PATH}", "patch", "memory.update", "Change any subset of fields", "memories",
+       {200: responses.MemoryUpdated}, (*WRITE, 404), PatchMemory),
+    Op(f"/memory/{ID_PATH}", "delete", "memory.delete", "Delete one memory", "memories",
+       {200: responses.MemoryDeleted}, (*WRITE, 404)),
+    Op("/associate", "post", "associations.associate", "One edge, or several under `associations`", "relations",
+       {201: (responses.Associated, responses.AssociatedBatch), 207: responses.AssociatedBatch}, (*WRITE, 404),
+       (Association, AssociateBatch)),
+    Op(f"/memories/{ID_PATH}/related", "get", "associations.related", "Memories within max_depth hops",
+       "relations", {200: responses.Related}, READ, query=RelatedQuery),
+    Op("/recall", "get", "recall.recall", "Hybrid recall, every score explained", "recall",
+       {200: responses.Recalled}, (*READ, 502), query=RecallParams),
+    Op("/startup-recall", "get", "insights.startup_recall", "Lessons and system rules for a session's start",
+       "recall", {200: responses.StartupRecall}, READ),
+    Op("/analyze", "get", "insights.analyze", "Types, patterns, preferences, hours, entities", "recall",
+       {200: responses.Analysis}, READ),
+    Op("/enrichment/status", "get", "enrichment.status", "The enrichment worker", "pipeline",
+       {200: responses.EnrichmentStatus}, READ),
+    Op("/enrichment/reprocess", "post", "enrichment.reprocess", "Enrich these memories again", "admin",
+       {202: responses.Reprocessing}, (*WRITE, 403), ReprocessRequest, body_required=False,
+       query=ReprocessQuery, auth="admin"),
+    Op("/admin/reembed", "post", "admin.reembed", "Queue memories for the embedding worker", "admin",
+       {200: responses.Reembedding}, (*WRITE, 403), AdminReembed, body_required=False, auth="admin"),
+    Op("/admin/sync", "post", "admin.sync", "Bring the vector store in step with the graph", "admin",
+       {200: responses.Synced}, (*WRITE, 403, 409), AdminSync, body_required=False, auth="admin"),
+    Op("/consolidate", "post", "consolidation.consolidate",
+       "Run a consolidation task now (a real run needs the admin token too)", "admin",
+       {200: responses.Consolidated}, (*WRITE, 403, 409), Consolidate, body_required=False),
+    Op("/consolidate/status", "get", "consolidation.status", "Schedule and recorded runs", "pipeline",
+       {200: responses.ConsolidationStatus}, READ),
+    Op("/stream", "get", "stream.stream", "Server-sent events (long-lived)", "pipeline",
+       {200: "text/event-stream"}, (400, 401, 503)),
+    Op("/stream/status", "get", "stream.status", "Stream subscribers", "pipeline",
+       {200: responses.StreamStatus}, (400, 401)),
+    Op("/metrics", "get", "metrics.metrics", "Prometheus text format", "service",
+       {200: "text/plain"}, (400, 401)),
+)  # fmt: skip
+
+ERROR_MEANINGS = {
+    400: "Invalid input; `field` names it",
+    401: "Missing or wrong API token (or admin token)",
+    403: "No admin token is configured",
+    404: "No such memory (or file)",
+    409: "The same task is already running, or the same Idempotency-Key is still being processed",
+    413: "Request body over LOCI_MAX_REQUEST_BYTES",
+    422: "Idempotency-Key reused with a different body",
+    502: "The embedding provider failed",
+    503: "A store is unreachable or restarting; retry after Retry-After",
+    504: "A store took too long to answer",
+    507: "The data directory is below its free-space reserve; reads keep working",
+}
+SECURITY_SCHEMES = {
+    "bearerAuth": SecurityScheme(type="http", scheme="bearer", description="Authorization: Bearer <AUTOMEM_API_TOKEN>"),
+    "apiKeyHeader": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+    "apiKeyQuery": SecurityScheme(type="apiKey", name="api_key", security_scheme_in="query"),
+    "adminToken": SecurityScheme(
+        type="apiKey", name="X-Admin-Token", security_scheme_in="header", description="ADMIN_API_TOKEN"
+    ),
+}
+API_SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
+OPENAPI_VERSION = "3.1.1"
+TAGS = ("memories", "relations", "recall", "pipeline", "admin", "service")
+TIMESTAMP_FIELDS = ("timestamp", "updated_at", "last_accessed", "t_valid", "t_invalid", "start", "end")
+
+
+@functools.cache
+def build_document(dimension: int) -> dict[str, Any]:
+    """The whole document as JSON-ready data, for a vector store of this dimension (built once)."""
+    paths: dict[str, PathItem] = {}
+    for op in OPERATIONS:
+        item = paths.setdefault(op.path, PathItem())
+        setattr(item, op.method, _operation(op))
+    api = OpenAPI(
+        openapi=OPENAPI_VERSION,
+        info=Info(
+            title="Loci",
+            version=__version__,
+            description="Long-term memory for AI assistants; AutoMem-compatible. Errors: "
+            '`{"status": "error", "code": N, "message": ..., "field"?: ...}`.',
+        ),
+        paths=paths,
+        tags=[Tag(name=name) for name in TAGS],
+        security=API_SECURITY,
+        components=Components(
+            securitySchemes=SECURITY_SCHEMES,
+        ),
+    )
+    models = [*responses.RESPONSE_MODELS, *_alternatives()]
+    api = construct_open_api_with_schema_class(api, schema_classes=list(dict.fromkeys(models)))
+    data: dict[str, Any] = api.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+    _bounds(data)
+    _refine(data["components"]["schemas"], dimension)
+    return data
+
+
+def _operation(op: Op) -> Operation:
+    security = {"api": None, "open": [], "admin": [{**req, "adminToken": []} for req in API_SECURITY]}[op.auth]
+    parameters = [*_path_parameters(op), *_query_parameters(op.query), *_header_parameters(op)]
+    return Operation(
+        operationId=op.endpoint,
+        summary=op.summary,
+        tags=[op.tag],
+        parameters=parameters or None,
+        requestBody=_request_body(op),
+        responses={
+            **{str(status): _ok(status, kind, op) for status, kind in op.ok.items()},
+            **{str(status): _error(status) for status in sorted(set(op.errors))},
+        },
+        security=security,
+    )
+
+
+def _ok(status: int, kind: Any, op: Op) -> ApiResponse:
+    if isinstance(kind, str):
+        return ApiResponse(description="OK", content={kind: MediaType(media_type_schema=_media_schema(kind))})
+    schema = _schema_of(kind)
+    links = {
+        name: Link(operationId=target, parameters={"memory_id": "$response.body#/memory_id"})
+        for name, target in op.links.items()
+        if status == 201
+    }
+    return ApiResponse(
+        description=(kind[0] if isinstance(kind, tuple) else kind).__doc__.splitlines()[0],  # type: ignore[union-attr]
+        content={"application/json": MediaType(media_type_schema=schema)},
+        links=links or None,
+    )
+
+
+def _media_schema(media_type: str) -> Any:
+    if media_type == "application/json":
+        return schema_validate({"type": "object"})
+    return schema_validate({"type": "string"})
+
+
+def _error(status: int) -> ApiResponse:
+    headers = {"Retry-After": Header(description="Seconds", param_schema=schema_validate({"type": "string"}))}
+    return ApiResponse(
+        description=ERROR_MEANINGS.get(status, "Error"),
+        content={"application/json": MediaType(media_type_schema=PydanticSchema(schema_class=responses.ErrorEnvelope))},
+        headers=headers if status in (503, 507) else None,
+    )
+
+
+def _request_body(op: Op) -> RequestBody | None:
+    if op.body is None:
+        return None
+    return RequestBody(
+        required=op.body_required, content={"application/json": MediaType(media_type_schema=_schema_of(op.body))}
+    )
+
+
+def _schema_of(kind: type[BaseModel] | tuple[type[BaseModel], ...]) -> Any:
+    """A reference to a model's schema, or `anyOf` references to several (their classes: `_alternatives`)."""
+    if isinstance(kind, tuple):
+        return Schema(anyOf=[Reference(ref=f"#/components/schemas/{m.__name__}") for m in kind])
+    return PydanticSchema(schema_class=kind)
+
+
+def _alternatives() -> list[type[BaseModel]]:
+    """Models referenced through `anyOf`, which openapi-pydantic's scan for PydanticSchema cannot see."""
+    kinds = [op.body for op in OPERATIONS] + [kind for op in OPERATIONS for kind in op.ok.values()]
+    return [model for kind in kinds if isinstance(kind, tuple) for model in kind]
+
+
+def _path_parameters(op: Op) -> list[Parameter]:
+    if ID_PATH in op.path:
+        return [_parameter("memory_id", "path", {"type": "string", "format": "uuid"}, True, "A memory id (UUID).")]
+    if "{filename}" in op.path:
+        return [_parameter("filename", "path", {"type": "string"}, True, "A path under loci/static/.")]
+    return []
+
+
+def _header_parameters(op: Op) -> list[Parameter]:
+    return [
+        _parameter(
+            name,
+            "header",
+            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+            False,
+            "A repeat within IDEMPOTENCY_WINDOW_SECONDS gets the first response again (Idempotent-Replayed: true).",
+        )
+        for name in op.headers
+    ]
+
+
+def _query_parameters(model: type[BaseModel] | None) -> list[Parameter]:
+    """One query parameter per model field; enums are written in place, nullable unions lose `null`."""
+    if model is None:
+        return []
+    schema = model.model_json_schema(ref_template="{model}")
+    definitions = schema.pop("$defs", {})
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, declared in schema["properties"].items():
+        prop = _without_null(declared)
+        if "$ref" in prop:
+            prop = {**definitions[prop.pop("$ref")], **prop}
+        if name == "embedding":  # a vector travels in the query string as one comma-separated value
+            prop = {"type": "string", "description": "Comma-separated numbers, one per dimension."}
+        elif name in TIMESTAMP_FIELDS:
+            prop = {**prop, "format": "date-time"}
+        description = prop.pop("description", None)
+        parameters.append(_parameter(name, "query", prop, name in required, description))
+    return parameters
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    variants = [v for v in prop.get("anyOf", ()) if v.get("type") != "null"]
+    if not variants:
+        return dict(prop)
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**rest, **variants[0]} if len(variants) == 1 else {**rest, "anyOf": variants}
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], required: bool, description: str | None) -> Parameter:
+    array = schema.get("type") == "array"
+    return Parameter(
+        name=name,
+        param_in=where,
+        required=required,
+        description=description,
+        param_schema=schema_validate(schema),
+        style="form" if array else None,
+        explode=True if array else None,
+    )
+
+
+CONSTRAINT_KEYWORDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+"""pydantic writes a bound that follows a BeforeValidator under its Python name; JSON Schema's names."""
+
+
+def _bounds(node: Any) -> None:
+    if isinstance(node, dict):
+        if "type" in node:
+            for python, keyword in CONSTRAINT_KEYWORDS.items():
+                if python in node:
+                    node[keyword] = node.pop(python)
+        for value in node.values():
+            _bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bounds(value)
+
+
+def _refine(schemas: dict[str, Any], dimension: int) -> None:
+    """Say in the document what the validators check beyond the types pydantic sees."""
+    vector = {"type": "array", "items": {"type": "number"}, "minItems": dimension, "maxItems": dimension}
+    schemas["StoreMemory"]["properties"]["embedding"] = {"anyOf": [vector, {"type": "null"}]}
+    kinds = sorted({*MEMORY_TYPES, *TYPE_ALIASES})
+    for name in ("StoreMemory", "PatchMemory"):
+        props = schemas[name]["properties"]
+        props["content"] = {**_without_null(props["content"]), "minLength": 1, "pattern": "\\S"}
+        props["type"] = {"anyOf": [{"type": "string", "enum": kinds}, {"type": "null"}]}
+        for stamp in TIMESTAMP_FIELDS:
+            if stamp in props:
+                props[stamp] = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}

@@ -1,0 +1,459 @@
+"""Response models: one pydantic model per JSON body the API answers with.
+
+They exist for the OpenAPI document (`loci.api.openapi`), which turns each into a schema
+under `#/components/schemas`; the views build their bodies as dicts and do not use them.
+Keys a view always sends are required here; keys it sends only in some cases default to
+None. Objects whose keys grow with the data (analytics, per-task steps, provider call
+counters) stay open (`dict[str, Any]`): the schemathesis run in tests/test_openapi.py
+checks every response the service gives against these models, so they cannot drift
+from the views unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    """Base of every response model: the schemas say what is always there and allow more keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorEnvelope(Body):
+    """AutoMem's error envelope, for every error a client can cause."""
+
+    status: Literal["error"]
+    code: int = Field(description="The HTTP status again.")
+    message: str
+    field: str | None = Field(None, description="The request field (or header) at fault, when there is one.")
+
+
+class Memory(Body):
+    """A memory as stored: its fields, pipeline state and what enrichment added."""
+
+    id: str
+    content: str
+    type: str
+    confidence: float
+    importance: float
+    timestamp: str
+    updated_at: str
+    last_accessed: str
+    t_valid: str
+    t_invalid: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    embedding_status: Literal["pending", "completed", "failed"]
+    enrichment_status: Literal["pending", "completed", "failed"]
+    embedding_attempts: int | None = None
+    embedding_error: str | None = None
+    enrichment_attempts: int | None = None
+    enrichment_error: str | None = None
+    enriched_at: str | None = None
+    summary: str | None = None
+    archived: bool | None = None
+    protected: bool | None = None
+    relevance_score: float | None = None
+    stored_at: str | None = None
+
+
+class Stored(Body):
+    """POST /memory: 201 for a new memory, 200 when it repeats one stored within the window."""
+
+    status: Literal["success"]
+    memory_id: str
+    deduplicated: bool
+    stored_at: str
+    type: str
+    confidence: float
+    importance: float
+    tags: list[str]
+    qdrant: Literal["stored", "queued"]
+    embedding_status: Literal["provided", "queued"]
+    enrichment: str
+    metadata: dict[str, Any]
+    timestamp: str
+    updated_at: str
+    last_accessed: str
+    query_time_ms: float
+
+
+class StoredBatch(Body):
+    """POST /memory/batch."""
+
+    status: Literal["success"]
+    stored: int
+    memory_ids: list[str] = Field(description="In input order; a repeat gets the id of the memory it repeats.")
+    deduplicated: list[int] = Field(description="Indexes of the items that repeated a stored memory.")
+    qdrant: str
+    enrichment: str
+    query_time_ms: float
+
+
+class FailedStage(Body):
+    id: str
+    stage: Literal["embedding", "enrichment"]
+    reason: str
+
+
+class PipelineStatus(Body):
+    """GET or POST /memory/status."""
+
+    status: Literal["success"]
+    completed_ids: list[str]
+    pending_ids: list[str]
+    failed_ids: list[str]
+    failed: list[FailedStage]
+    unknown_ids: list[str]
+    counts: dict[str, int]
+
+
+class MemoryFound(Body):
+    """GET /memory/{memory_id}."""
+
+    status: Literal["success"]
+    memory: Memory
+
+
+class MemoryUpdated(Body):
+    """PATCH /memory/{memory_id}."""
+
+    status: Literal["success"]
+    memory_id: str
+    memory: Memory
+
+
+class MemoryDeleted(Body):
+    """DELETE /memory/{memory_id}."""
+
+    status: Literal["success"]
+    memory_id: str
+
+
+class TaggedPage(Body):
+    """GET /memory/by-tag."""
+
+    status: Literal["success"]
+    tags: list[str]
+    count: int
+    limit: int
+    offset: int
+    has_more: bool
+    memories: list[Memory]
+
+
+class TaggedDeleted(Body):
+    """DELETE /memory/by-tag."""
+
+    status: Literal["success"]
+    tags: list[str]
+    deleted_count: int
+
+
+class Associated(Body):
+    """POST /associate with one edge; the relation type's own properties ride along."""
+
+    status: Literal["success"]
+    message: str
+    relation_type: str
+    strength: float
+
+
+class AssociationDone(Body):
+    index: int
+    memory1_id: str
+    memory2_id: str
+    relation_type: str
+    strength: float
+
+
+class AssociationFailed(Body):
+    index: int
+    reason: str
+
+
+class AssociatedBatch(Body):
+    """POST /associate with `associations`: 201 when all landed, 207 with the failures."""
+
+    status: Literal["success", "partial_success"]
+    created_count: int
+    failed_count: int
+    succeeded: list[AssociationDone]
+    failed: list[AssociationFailed]
+    summary: str
+
+
+class RelatedMemory(Body):
+    id: str
+    type: str
+    timestamp: str
+    summary: str | None
+    content: str
+    importance: float
+    confidence: float
+    tags: list[str]
+    relation_types: list[str]
+    depth: int
+
+
+class Related(Body):
+    """GET /memories/{memory_id}/related."""
+
+    status: Literal["success"]
+    memory_id: str
+    count: int
+    related_memories: list[RelatedMemory]
+    relationship_types: list[str]
+    max_depth: int
+    limit: int
+
+
+class RecallItem(Body):
+    id: str
+    score: float
+    final_score: float
+    original_score: float
+    match_score: float
+    match_type: str
+    source: str
+    memory: Memory
+    relations: list[dict[str, Any]]
+    score_components: dict[str, float] = Field(
+        description="vector, keyword, tag, importance, confidence, recency, exact, relation, context"
+    )
+    related_to: str | None = None
+    relation_type: str | None = None
+    state_replaces: str | None = None
+
+
+class VectorSearch(Body):
+    enabled: bool
+    matched: int = Field(description="Results found by vector.")
+
+
+class StateFilter(Body):
+    current_only: bool
+    suppressed_count: int
+    replacement_count: int
+
+
+class TimeWindow(Body):
+    start: str | None
+    end: str | None
+
+
+class Expansion(Body):
+    enabled: bool
+    seed_count: int
+    expanded_count: int
+    included_count: int
+    relation_limit: int
+    expansion_limit: int
+
+
+class Recalled(Body):
+    """GET /recall."""
+
+    status: Literal["success"]
+    query: str | None
+    results: list[RecallItem]
+    count: int
+    dedup_removed: int
+    sort: str
+    state_mode: Literal["current", "history"]
+    vector_search: VectorSearch
+    tag_mode: str
+    tag_match: str
+    keywords: list[str]
+    degraded: bool
+    state_filter: StateFilter
+    query_time_ms: float
+    queries: list[str] | None = None
+    tags: list[str] | None = None
+    exclude_tags: list[str] | None = None
+    time_window: TimeWindow | None = None
+    expansion: Expansion | None = None
+    degraded_reasons: list[str] | None = None
+    warnings: list[str] | None = None
+
+
+class Lesson(Body):
+    id: str
+    content: str
+    tags: list[str]
+    importance: float
+    type: str
+    metadata: dict[str, Any]
+
+
+class Rule(Body):
+    id: str
+    content: str
+    tags: list[str]
+
+
+class StartupRecall(Body):
+    """GET /startup-recall."""
+
+    status: Literal["success"]
+    critical_lessons: list[Lesson]
+    system_rules: list[Rule]
+    lesson_count: int
+    has_critical: bool
+    summary: str
+
+
+class Analytics(Body):
+    memory_types: dict[str, Any]
+    patterns: list[Any]
+    preferences: list[Any]
+    temporal_insights: dict[str, Any]
+    entity_frequency: dict[str, Any]
+    confidence_distribution: dict[str, Any]
+
+
+class Analysis(Body):
+    """GET /analyze."""
+
+    status: Literal["success"]
+    analytics: Analytics
+    elapsed_ms: float
+
+
+class EnrichmentStatus(Body):
+    """GET /enrichment/status."""
+
+    status: Literal["running", "stopped"]
+    queue_size: int
+    delayed: int
+    pending: int
+    inflight: int
+    max_attempts: int
+    entity_extractor: str
+    stats: dict[str, Any]
+    classification: dict[str, Any]
+
+
+class Reprocessing(Body):
+    """POST /enrichment/reprocess (202)."""
+
+    status: Literal["queued"]
+    count: int
+    ids: list[str]
+    unknown_ids: list[str]
+
+
+class Reembedding(Body):
+    """POST /admin/reembed: what a dry run would queue, or what was queued."""
+
+    status: Literal["dry_run", "queued"]
+    total: int
+    force: bool
+    queued: int | None = None
+
+
+class Synced(Body):
+    """POST /admin/sync: the comparison of graph and vectors, and what was repaired."""
+
+    status: Literal["dry_run", "complete", "error"]
+    falkordb_count: int | None
+    checked_count: int | None
+    qdrant_count: int | None
+    missing_count: int | None
+    stale_payload_count: int | None
+    orphaned_count: int | None
+    missing_sample: list[str] | None
+    orphaned_sample: list[str] | None
+    duration_ms: float | None
+    synced: int | None = None
+    removed_orphans: int | None = None
+    requeued_pending: int | None = None
+    error: str | None = None
+
+
+class ConsolidationRun(Body):
+    mode: str
+    dry_run: bool
+    started_at: str
+    completed_at: str
+    steps: dict[str, dict[str, Any]] = Field(description="One report per task run (decay, creative, cluster, forget).")
+    success: bool
+
+
+class Consolidated(Body):
+    """POST /consolidate."""
+
+    status: Literal["success", "error"]
+    consolidation: ConsolidationRun
+
+
+class ConsolidationStatus(Body):
+    """GET /consolidate/status."""
+
+    status: Literal["success"]
+    scheduler_running: bool
+    next_runs: dict[str, str] = Field(description="ISO time of each task's next run, or Disabled.")
+    intervals_seconds: dict[str, float]
+    history: list[dict[str, Any]]
+
+
+class StreamStatus(Body):
+    """GET /stream/status."""
+
+    subscribers: int
+    max_subscribers: int
+    dropped: int
+
+
+class Health(Body):
+    """GET /health: 200 while the graph answers (`healthy` or `degraded`), 503 when it does not."""
+
+    status: str = Field(description="healthy, degraded or unhealthy")
+    version: str
+    timestamp: str
+    falkordb: str
+    qdrant: str
+    uptime_seconds: float | None = None
+    graph: str | None = None
+    graph_server: str | None = None
+    vector_store: str | None = None
+    memory_count: int | None = None
+    vector_count: int | None = None
+    sync_status: str | None = None
+    vector_dimensions: dict[str, Any] | None = None
+    embedding: dict[str, Any] | None = None
+    enrichment: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    sync: dict[str, Any] | None = None
+    errors: dict[str, str] | None = None
+
+
+RESPONSE_MODELS: tuple[type[Body], ...] = (
+    ErrorEnvelope,
+    Stored,
+    StoredBatch,
+    PipelineStatus,
+    MemoryFound,
+    MemoryUpdated,
+    MemoryDeleted,
+    TaggedPage,
+    TaggedDeleted,
+    Associated,
+    AssociatedBatch,
+    Related,
+    Recalled,
+    StartupRecall,
+    Analysis,
+    EnrichmentStatus,
+    Reprocessing,
+    Reembedding,
+    Synced,
+    Consolidated,
+    ConsolidationStatus,
+    StreamStatus,
+    Health,
+)
+"""Every top-level response body, in the order the document lists them."""
