@@ -100,6 +100,7 @@ def init_app(app: Flask, svc: Services) -> None:
         insights,
         memory,
         metrics,
+        openapi,
         recall,
         stream,
     )
@@ -109,7 +110,8 @@ def init_app(app: Flask, svc: Services) -> None:
     auth.init_app(app, svc.settings)
     app.before_request(_check_query_string)
     _track_activity(app, svc)
-    for module in (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics):
+    blueprints = (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics)
+    for module in (*blueprints, openapi):
         app.register_blueprint(module.bp)
 
 
