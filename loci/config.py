@@ -58,6 +58,9 @@ class Settings(BaseModel):
     falkordb_host: str | None = env("FALKORDB_HOST", default=None)
     falkordb_port: int = env("FALKORDB_PORT", default=6379, ge=1, le=65535)
     falkordb_password: str | None = env("FALKORDB_PASSWORD", default=None)
+    min_free_bytes: int = env("LOCI_MIN_FREE_BYTES", default=256 * 1024 * 1024, ge=0)
+    """Free space kept on the filesystems under LOCI_DATA_DIR: below it writes get 507 and background
+    writers pause (loci/diskspace.py says why 256 MiB). 0 turns the check off."""
     falkordb_graph: str = env("FALKORDB_GRAPH", default="memories", min_length=1)
 
     # --- vectors

@@ -16,6 +16,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from loci.diskspace import DiskGuard, disk_refusal, disk_usage
 from loci.errors import StoreError, VectorStoreUnavailable
 from loci.stores.filters import MemoryFilter, TagMode
 from loci.stores.vectors import KEYWORD_INDEXES, VectorHit, VectorPoint, resolve_dimension
@@ -30,6 +31,8 @@ class EmbeddedQdrantStore:
     """VectorStore over one qdrant-edge shard."""
 
     kind = "embedded"
+    disk: DiskGuard | None = None
+    """Set by Services: `maintain` only optimises with room to spare above LOCI_MIN_FREE_BYTES."""
 
     def __init__(self, path: Path, dimension: int, autodetect: bool = True) -> None:
         self.path = Path(path)
@@ -74,7 +77,8 @@ class EmbeddedQdrantStore:
         try:
             return fn(*args)
         except Exception as exc:  # qdrant-edge raises plain Exception
-            raise StoreError(f"embedded Qdrant {operation} failed: {exc}") from exc
+            refusal = disk_refusal(exc, f"embedded Qdrant ({operation})")
+            raise refusal or StoreError(f"embedded Qdrant {operation} failed: {exc}") from exc
         finally:
             with self._state:
                 self._active -= 1
@@ -173,8 +177,14 @@ class EmbeddedQdrantStore:
                 return
 
     def maintain(self) -> bool:
-        """Build indexes for recently written points if enough accumulated; True if it ran."""
+        """Build indexes for recently written points if enough accumulated; True if it ran.
+
+        Optimising writes new segments before it drops the old ones, so with a `disk` guard it
+        waits until the free space above the reserve could hold a second copy of the shard.
+        """
         if self._closed or self._writes_since_optimize < OPTIMIZE_AFTER_WRITES:
+            return False
+        if self.disk is not None and not self.disk.has_room_for(disk_usage(self.path)):
             return False
         self._writes_since_optimize = 0
         self._call("optimize", self._shard.optimize)

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from loci.diskspace import disk_refusal
 from loci.errors import Conflict, GraphUnavailable, InvalidRequest
 from loci.memory import tag_key
 
@@ -64,6 +65,11 @@ class RequestLog:
             return fn(*args, **kwargs)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise GraphUnavailable(f"FalkorDB is unreachable: {exc}") from exc
+        except redis.exceptions.ResponseError as exc:  # MISCONF / OOM: the write was refused, not applied
+            refusal = disk_refusal(exc, "FalkorDB")
+            if refusal is None:
+                raise
+            raise refusal from exc
 
     # --- Idempotency-Key
     def begin(self, key: str, request_hash: str) -> Replay | None:

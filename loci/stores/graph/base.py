@@ -16,6 +16,7 @@ from falkordb import FalkorDB
 
 from loci.errors import GraphUnavailable, StoreError, StoreTimeout
 
+from loci.diskspace import disk_refusal
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
@@ -67,7 +68,7 @@ class GraphBase:
         except redis.exceptions.ConnectionError as exc:
             raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
-            raise StoreError(f"FalkorDB rejected a query: {exc}") from exc
+            raise disk_refusal(exc, "FalkorDB") or StoreError(f"FalkorDB rejected a query: {exc}") from exc
         return result.result_set
 
     def ping(self) -> None:
