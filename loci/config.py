@@ -49,6 +49,9 @@ class Settings(BaseModel):
     port: int = env("PORT", default=8001, ge=1, le=65535)
     max_request_bytes: int = env("LOCI_MAX_REQUEST_BYTES", default=16 * 1024 * 1024, ge=1024)
     data_dir: Path = env("LOCI_DATA_DIR", default=Path("./data"))
+    min_free_bytes: int = env("LOCI_MIN_FREE_BYTES", default=256 * 1024 * 1024, ge=0)
+    """Free space kept on the filesystems under LOCI_DATA_DIR: below it writes get 507 and background
+    writers pause (loci/diskspace.py says why 256 MiB). 0 turns the check off."""
     log_level: str = env("LOG_LEVEL", default="INFO")
     log_format: LogFormat = env("LOCI_LOG_FORMAT", default=LogFormat.JSON)
     stream_keepalive_seconds: float = env("STREAM_KEEPALIVE_SECONDS", default=30.0, gt=0)
@@ -58,9 +61,6 @@ class Settings(BaseModel):
     falkordb_host: str | None = env("FALKORDB_HOST", default=None)
     falkordb_port: int = env("FALKORDB_PORT", default=6379, ge=1, le=65535)
     falkordb_password: str | None = env("FALKORDB_PASSWORD", default=None)
-    min_free_bytes: int = env("LOCI_MIN_FREE_BYTES", default=256 * 1024 * 1024, ge=0)
-    """Free space kept on the filesystems under LOCI_DATA_DIR: below it writes get 507 and background
-    writers pause (loci/diskspace.py says why 256 MiB). 0 turns the check off."""
     falkordb_graph: str = env("FALKORDB_GRAPH", default="memories", min_length=1)
 
     # --- vectors
@@ -77,6 +77,11 @@ class Settings(BaseModel):
     qdrant_collection: str = env("QDRANT_COLLECTION", default="memories", min_length=1)
     qdrant_timeout_seconds: float = env("QDRANT_TIMEOUT_SECONDS", default=10.0, gt=0)
     vector_size: int | None = env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", default=None, ge=1, le=65536)
+    graph_timeout_seconds: float = env("LOCI_GRAPH_TIMEOUT_SECONDS", default=5.0, gt=0, le=300)
+    """Deadline of every graph call: a stalled server is a 503 (with Retry-After) after this, well within a
+    client's own timeout."""
+    falkordb_appendfsync: AppendFsync = env("LOCI_FALKORDB_APPENDFSYNC", default=AppendFsync.ALWAYS)
+    """The embedded server's fsync policy (docs/performance.md, Durability)."""
     vector_size_autodetect: bool = env("VECTOR_SIZE_AUTODETECT", default=True)
 
     # --- embeddings

@@ -19,6 +19,7 @@ from flask_apscheduler import APScheduler
 
 from consolidation import Consolidator
 from loci.config import Settings
+from loci.diskspace import DiskGuard
 from loci.errors import LociError
 from loci.timeutil import iso, parse_timestamp, utcnow
 
@@ -35,8 +36,9 @@ JOBS: tuple[tuple[str, str], ...] = (
 
 
 class Scheduler:
-    def __init__(self, consolidator: Consolidator, settings: Settings) -> None:
+    def __init__(self, consolidator: Consolidator, settings: Settings, disk: DiskGuard | None = None) -> None:
         self.consolidator, self.settings = consolidator, settings
+        self.disk = disk  # below the free-space reserve a due job is skipped until its next run
         self._aps = APScheduler(scheduler=BackgroundScheduler(timezone="UTC", daemon=True))
         self._started = False
 
@@ -84,6 +86,9 @@ class Scheduler:
         return max(parse_timestamp(last) + timedelta(seconds=interval), soonest)
 
     def _run(self, task: str) -> None:
+        if self.disk is not None and not self.disk.writable():
+            log.info("scheduled job skipped: disk space low", extra={"event": "scheduler.job_skipped", "task": task})
+            return
         try:
             self.consolidator.run_task(task, dry_run=False, scheduled=True)
         except Exception:  # the job's edge: log it; the scheduler keeps the next run

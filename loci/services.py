@@ -24,6 +24,7 @@ from typing import IO
 from consolidation import Consolidator
 from loci.activity import RequestActivity
 from loci.config import Settings
+from loci.diskspace import DiskGuard
 from loci.embedding import configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
@@ -36,6 +37,7 @@ from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
 from loci.pipeline.queue import WorkQueue
 from loci.pipeline.sync import SyncJob
+from loci.probe import StoreProbe
 from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
@@ -63,8 +65,12 @@ class Services:
     requests: RequestLog
     metrics: Metrics
     activity: RequestActivity
+    probe: StoreProbe
+    """The stores' state for /health, read within a deadline."""
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
+    disk: DiskGuard = field(default_factory=lambda: DiskGuard((), 0))
+    """Free space against LOCI_MIN_FREE_BYTES on the filesystems of the embedded stores."""
     started_at: float = field(default_factory=time.time)
     _data_lock: IO[str] | None = None
     _started_pid: int | None = None
@@ -96,6 +102,7 @@ class Services:
             undo.callback(graph.close)
             graph.ping()
             graph.ensure_schema()
+                socket_timeout=settings.graph_timeout_seconds,
             dimension = configured_dimension(settings)
             vectors = open_vector_store(settings, dimension)
             undo.callback(vectors.close)
@@ -104,6 +111,7 @@ class Services:
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         activity = RequestActivity()
+        disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
@@ -128,17 +136,23 @@ class Services:
                 activity,
             ),
             activity=activity,
-            access=AccessRecorder(graph),
+            access=AccessRecorder(graph, disk=disk),
             events=events,
             sync=sync,
             consolidator=consolidator,
-            scheduler=Scheduler(consolidator, settings),
+            scheduler=Scheduler(consolidator, settings, disk),
             requests=RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds),
             metrics=metrics,
             falkordb_server=server,
             configured_dimension=dimension,
+            disk=disk,
             _data_lock=data_lock,
         )
+            probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
+        for worker in (services.embedding_worker, services.enrichment_worker):
+            worker.disk = disk  # pause below the free-space reserve (loci/diskspace.py)
+        if hasattr(vectors, "disk"):
+            vectors.disk = disk  # embedded Qdrant: index builds wait for room above the reserve
         services._register_gauges()
         atexit.register(services.close)  # stop the child server and flush the stores on exit
         return services
@@ -182,6 +196,7 @@ class Services:
         self.graph.close()
         if self.falkordb_server:
             self.falkordb_server.stop()
+        self.probe.close()
         if self._data_lock:
             self._data_lock.close()
             self._data_lock = None
@@ -191,6 +206,12 @@ class Services:
 def entity_extractor(preferred: str) -> EntityExtractor:
     """The entity extractor, loaded once per process (tests build many apps)."""
     return EntityExtractor.load(preferred)
+
+
+def local_data_dirs(settings: Settings) -> list[Path]:
+    """Directories the embedded stores write to (none for external servers)."""
+    dirs = [settings.data_dir / "falkordb"] if settings.embedded_falkordb else []
+    return dirs + ([settings.data_dir / "qdrant"] if settings.qdrant_location is None else [])
 
 
 def _uses_data_dir(settings: Settings) -> bool:

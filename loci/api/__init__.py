@@ -102,12 +102,14 @@ def init_app(app: Flask, svc: Services) -> None:
         metrics,
         openapi,
         recall,
+        storage,
         stream,
     )
 
     app.extensions["loci"] = svc
     errors.init_app(app)
     auth.init_app(app, svc.settings)
+    storage.init_app(app, svc)  # 507 for writes below the free-space reserve, after auth
     app.before_request(_check_query_string)
     _track_activity(app, svc)
     blueprints = (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics)

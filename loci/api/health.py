@@ -1,7 +1,8 @@
 """GET /health: the truth about this process, without auth.
 
-Both stores are pinged (not just checked for a client object). The answer is 503 when
-the graph, the record, cannot be reached; `degraded` when the vector store cannot, or
+Both stores are pinged (not just checked for a client object), within a second whatever
+they do (loci/probe.py). The answer is 503 when the graph, the record, cannot be reached,
+did not answer in time, or its embedded server is being restarted; `degraded` when the vector store cannot, or
 when a worker or the scheduler is not running. It reports both pipeline stages (queue
 and memories per state), the entity extractor, the scheduler's next runs and the last
 sync result.
@@ -18,6 +19,8 @@ from loci.api import services
 from loci.errors import LociError
 from loci.memory import Stage
 from loci.pipeline.queue import WorkQueue
+from loci.probe import GraphReport
+from loci.stores.falkordb_server import FalkorDBServer, ServerState
 from loci.pipeline.worker import StageWorker
 from loci.timeutil import iso, utcnow
 
@@ -28,19 +31,13 @@ bp = Blueprint("health", __name__)
 def health() -> Any:
     svc = services()
     settings = svc.settings
-    graph_ok, states, graph_error, last_sync = True, None, None, None
-    try:
-        svc.graph.ping()
-        states = svc.graph.stage_counts(settings.recall_excluded_types)
-        last_sync = svc.graph.last_run("sync")
-    except LociError as exc:
-        graph_ok, graph_error = False, exc.message
-    vectors_ok, vector_count, vector_error = True, None, None
-    try:
-        svc.vectors.ping()
-        vector_count = svc.vectors.count()
-    except LociError as exc:
-        vectors_ok, vector_error = False, exc.message
+    graph, vectors = svc.probe.read()  # within a second, whatever the stores do (loci/probe.py)
+    server = svc.falkordb_server
+    graph_ok = graph.ok and (server is None or server.state is ServerState.RUNNING)
+    report: GraphReport | None = graph.value if graph.ok else None
+    states, last_sync = (report.states, report.last_sync) if report else (None, None)
+    graph_error = graph.error or (None if graph_ok else f"FalkorDB is {server.state if server else 'down'}")
+    vectors_ok, vector_count, vector_error = vectors.ok, vectors.value, vectors.error
     running = svc.embedding_worker.running and svc.enrichment_worker.running and svc.scheduler.running
     embedded = states[Stage.EMBEDDING] if states else None
     body: dict[str, Any] = {
@@ -48,7 +45,7 @@ def health() -> Any:
         "version": __version__,
         "timestamp": iso(utcnow()),
         "uptime_seconds": round(utcnow().timestamp() - svc.started_at, 1),
-        "falkordb": "connected" if graph_ok else "disconnected",
+        "falkordb": "connected" if graph_ok else ("restarting" if _restarting(server) else "disconnected"),
         "qdrant": "connected" if vectors_ok else "disconnected",
         "graph": settings.falkordb_graph,
         "graph_server": "embedded" if svc.falkordb_server else f"{settings.falkordb_host}:{settings.falkordb_port}",
@@ -80,11 +77,19 @@ def health() -> Any:
             "next_runs": svc.scheduler.next_runs(),
         },
         "sync": {"last_run": _sync_summary(last_sync)},
+        "disk": svc.disk.state().report(),
     }
     errors = {name: error for name, error in (("falkordb", graph_error), ("qdrant", vector_error)) if error}
     if errors:
         body["errors"] = errors
-    return jsonify(body), 200 if graph_ok else 503
+    response = jsonify(body)
+    if not graph_ok:
+        response.headers["Retry-After"] = "5"
+    return response, 200 if graph_ok else 503
+
+
+def _restarting(server: FalkorDBServer | None) -> bool:
+    return server is not None and server.state is ServerState.RESTARTING
 
 
 def stage_report(worker: StageWorker, queue: WorkQueue, memories: dict[str, int] | None) -> dict[str, Any]:

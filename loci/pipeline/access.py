@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
+from loci.diskspace import DiskGuard
 from loci.errors import LociError
 from loci.stores.graph import GraphStore
 from loci.timeutil import iso, utcnow
@@ -20,9 +21,12 @@ FLUSH_INTERVAL_SECONDS = 5.0
 
 
 class AccessRecorder:
-    def __init__(self, graph: GraphStore, interval: float = FLUSH_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, graph: GraphStore, interval: float = FLUSH_INTERVAL_SECONDS, disk: DiskGuard | None = None
+    ) -> None:
         self.graph = graph
         self.interval = interval
+        self.disk = disk  # below the free-space reserve, ids wait here until space is freed
         self._ids: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -34,6 +38,8 @@ class AccessRecorder:
 
     def flush(self) -> int:
         """Write the collected ids now; returns how many."""
+        if self.disk is not None and not self.disk.writable():
+            return 0
         with self._lock:
             ids, self._ids = self._ids, set()
         if not ids:

@@ -6,8 +6,9 @@ housekeeping. Subclasses implement `process`; each step of it runs through `atte
 failure (a store outage, a provider error, or a bug) reschedules the batch's memories with
 exponential backoff and jitter instead of losing them. Attempts, the last error and the
 final `failed` status are written on each memory's node, under `<stage>_attempts` etc.
-A store outage does not use up attempts. Backoff is a queue entry with a not-before time,
-never a sleep in the worker. Between batches the loop gives way to running API requests
+A store outage, or a disk that filled up, does not use up attempts; below the free-space
+reserve (loci/diskspace.py) the loop pauses altogether. Backoff is a queue entry with a
+not-before time, never a sleep in the worker. Between batches the loop gives way to running API requests
 (at most `yield_seconds`; see loci/activity.py).
 """
 
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loci.activity import RequestActivity
-from loci.errors import EmbeddingError, LociError, StoreUnavailable
+from loci.diskspace import DiskGuard
+from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUnavailable
 from loci.events import EventBus
 from loci.memory import Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
@@ -37,6 +39,8 @@ FAILED = object()
 
 IDLE_WAIT_SECONDS = 0.5
 """How long one pass waits for work before checking the stop flag again."""
+DISK_PAUSE_SECONDS = 1.0
+"""How often a worker paused for disk space (below LOCI_MIN_FREE_BYTES) looks again."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class StageWorker(ABC):
         self.activity, self.yield_seconds = activity, yield_seconds
         self.stats = WorkerStats()
         self._outages = 0  # consecutive batches that found a store unreachable (any thread)
+        self.disk: DiskGuard | None = None
+        """Set by Services: below the free-space reserve the loop pauses, the queue keeping the work."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -159,6 +165,9 @@ class StageWorker(ABC):
         log.info("worker started", extra={"event": f"{self.stage}.worker_started", "nice": self.nice})
         while not self._stop.is_set():
             try:
+                if self.disk is not None and not self.disk.writable():
+                    self._stop.wait(DISK_PAUSE_SECONDS)  # every write would fail; the guard logs the change
+                    continue
                 if self.activity is not None and self.yield_seconds > 0:
                     self.activity.wait_for_quiet(self.yield_seconds)  # requests first
                 if not self.run_once(wait=IDLE_WAIT_SECONDS):
@@ -215,7 +224,7 @@ class StageWorker(ABC):
         """
         message = exc.message
         self.stats.error(message)
-        if isinstance(exc, StoreUnavailable):
+        if isinstance(exc, StoreUnavailable | InsufficientStorage):  # the disk filled mid-batch: no attempt used
             self._outages += 1
             delay = self.retry.delay(self._outages)
             for item in items:

@@ -1,7 +1,9 @@
 """GraphBase: the FalkorDB connection, query plumbing and schema every query group builds on.
 
-Connection failures become `GraphUnavailable` (503 at the API), a server that does not
-answer in time `StoreTimeout` (504), a query the server rejects `StoreError` (500).
+Connection failures become `GraphUnavailable`, a server that does not answer within the
+call's deadline (LOCI_GRAPH_TIMEOUT_SECONDS) `StoreTimeout`: both 503 with Retry-After at
+the API. A query the server rejects is a `StoreError` (500). Nothing retries on its own: a
+write whose answer was lost may have landed, and only the caller knows how to settle that.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 import redis
 from falkordb import FalkorDB
 
+from loci.diskspace import disk_refusal
 from loci.errors import GraphUnavailable, StoreError, StoreTimeout
 
-from loci.diskspace import disk_refusal
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
