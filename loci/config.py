@@ -32,6 +32,15 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
+class AppendFsync(StrEnum):
+    """When the embedded FalkorDB fsyncs its append-only file (its `--appendfsync`)."""
+
+    ALWAYS = "always"
+    """Before answering each write: an acknowledged memory survives a machine crash."""
+    EVERYSEC = "everysec"
+    """Once a second: a process crash loses nothing acknowledged, a machine crash up to ~1 s."""
+
+
 def env(*names: str, default: Any, **constraints: Any) -> Any:
     """A settings field read from the first of these environment variables that is set."""
     return Field(default, validation_alias=AliasChoices(*names), **constraints)
@@ -62,6 +71,8 @@ class Settings(BaseModel):
     falkordb_port: int = env("FALKORDB_PORT", default=6379, ge=1, le=65535)
     falkordb_password: str | None = env("FALKORDB_PASSWORD", default=None)
     falkordb_graph: str = env("FALKORDB_GRAPH", default="memories", min_length=1)
+    falkordb_appendfsync: AppendFsync = env("LOCI_FALKORDB_APPENDFSYNC", default=AppendFsync.ALWAYS)
+    """The embedded server's fsync policy (docs/performance.md, Durability)."""
 
     # --- vectors
     qdrant_url: str | None = env("QDRANT_URL", default=None)

@@ -91,7 +91,11 @@ class Services:
                 undo.callback(data_lock.close)
             server: FalkorDBServer | None = None
             if settings.embedded_falkordb:
-                server = FalkorDBServer(settings.data_dir / "falkordb", password=settings.falkordb_password).start()
+                server = FalkorDBServer(
+                    settings.data_dir / "falkordb",
+                    password=settings.falkordb_password,
+                    appendfsync=settings.falkordb_appendfsync,
+                ).start()  # also starts its supervisor: a child that dies is restarted (server.state, .restarts)
                 undo.callback(server.stop)
             graph = GraphStore(
                 host=server.host if server else str(settings.falkordb_host),

@@ -16,12 +16,11 @@ from flask import Blueprint, jsonify
 
 from loci import __version__
 from loci.api import services
-from loci.errors import LociError
 from loci.memory import Stage
 from loci.pipeline.queue import WorkQueue
+from loci.pipeline.worker import StageWorker
 from loci.probe import GraphReport
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
-from loci.pipeline.worker import StageWorker
 from loci.timeutil import iso, utcnow
 
 bp = Blueprint("health", __name__)

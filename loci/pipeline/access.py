@@ -28,6 +28,7 @@ class AccessRecorder:
         self.interval = interval
         self.disk = disk  # below the free-space reserve, ids wait here until space is freed
         self._ids: set[str] = set()
+        self._failing = False  # the last flush failed (logged once per run of failures)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -47,10 +48,17 @@ class AccessRecorder:
         try:
             self.graph.touch(sorted(ids), iso(utcnow()))
         except LociError as exc:
-            log.warning("could not record access times", extra={"event": "access.flush_failed", "error": exc.message})
+            if not self._failing:  # once until a flush succeeds again, not every interval
+                log.warning(
+                    "could not record access times", extra={"event": "access.flush_failed", "error": exc.message}
+                )
+            self._failing = True
             with self._lock:
                 self._ids.update(ids)  # try again next time
             return 0
+        if self._failing:
+            log.info("access times recorded again", extra={"event": "access.flush_recovered", "count": len(ids)})
+            self._failing = False
         return len(ids)
 
     def start(self) -> None:

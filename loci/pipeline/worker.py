@@ -39,6 +39,8 @@ FAILED = object()
 
 IDLE_WAIT_SECONDS = 0.5
 """How long one pass waits for work before checking the stop flag again."""
+OUTAGE_RETRY_MAX_SECONDS = 30.0
+"""Longest wait before a batch retries a store that was down (the FalkorDB supervisor's longest backoff)."""
 DISK_PAUSE_SECONDS = 1.0
 """How often a worker paused for disk space (below LOCI_MIN_FREE_BYTES) looks again."""
 
@@ -182,9 +184,11 @@ class StageWorker(ABC):
         items = self.queue.take(self.batch_size, wait=wait, linger=self.linger)
         if not items:
             return 0
+        outages = self._outages
         try:
             self.process(items)
-            self._outages = 0
+            if self._outages == outages:  # no step of this batch found a store down
+                self._outage_over()
             self.stats.add(batches=1)
             self.stats.last_batch_size = len(items)
         except Exception as exc:  # outside any `attempt`: still retried, never dropped from the queue
@@ -213,6 +217,15 @@ class StageWorker(ABC):
             self.retry_or_fail(items, LociError(f"unexpected {type(exc).__name__}: {exc}"))
         return FAILED
 
+    def _outage_over(self) -> None:
+        """A batch went through: end the outage (one log line) and restart its backoff from the beginning."""
+        if self._outages:
+            log.info(
+                "store reachable again; batches resume",
+                extra={"event": f"{self.stage}.outage_over", "batches_retried": self._outages},
+            )
+            self._outages = 0
+
     def retry_or_fail(self, items: Sequence[WorkItem], exc: LociError) -> None:
         """Reschedule failed items, or mark them failed after the last attempt.
 
@@ -226,18 +239,19 @@ class StageWorker(ABC):
         self.stats.error(message)
         if isinstance(exc, StoreUnavailable | InsufficientStorage):  # the disk filled mid-batch: no attempt used
             self._outages += 1
-            delay = self.retry.delay(self._outages)
+            delay = min(self.retry.delay(self._outages), OUTAGE_RETRY_MAX_SECONDS)
             for item in items:
                 self.queue.retry(item, delay)
-            log.warning(
-                "store unavailable; batch will retry",
-                extra={
-                    "event": f"{self.stage}.outage",
-                    "count": len(items),
-                    "delay_s": round(delay, 2),
-                    "error": message,
-                },
-            )
+            if self._outages == 1:  # once per outage, not per batch; `_outage_over` logs its end
+                log.warning(
+                    "store unavailable; batches will retry until it is back",
+                    extra={
+                        "event": f"{self.stage}.outage",
+                        "count": len(items),
+                        "delay_s": round(delay, 2),
+                        "error": message,
+                    },
+                )
             return
         whole_service = isinstance(exc, EmbeddingError) and exc.transient
         if len(items) > 1 and not whole_service:
