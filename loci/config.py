@@ -65,12 +65,21 @@ class Settings(BaseModel):
     log_format: LogFormat = env("LOCI_LOG_FORMAT", default=LogFormat.JSON)
     stream_keepalive_seconds: float = env("STREAM_KEEPALIVE_SECONDS", default=30.0, gt=0)
     stream_max_subscribers: int = env("STREAM_MAX_SUBSCRIBERS", default=8, ge=1, le=1000)
+    header_timeout_seconds: float = env("LOCI_HEADER_TIMEOUT_SECONDS", default=10.0, gt=0, le=600)
+    """A request's line and headers must arrive within this (408 otherwise); see loci/serving/worker.py."""
+    body_timeout_seconds: float = env("LOCI_BODY_TIMEOUT_SECONDS", default=60.0, gt=0, le=3600)
+    """Its body within this after the headers; also the longest a response waits on a client that does not read."""
+    max_buffered_bytes: int = env("LOCI_MAX_BUFFERED_BYTES", default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Requests being received, all together, held in memory at most (503 beyond)."""
 
     # --- graph
     falkordb_host: str | None = env("FALKORDB_HOST", default=None)
     falkordb_port: int = env("FALKORDB_PORT", default=6379, ge=1, le=65535)
     falkordb_password: str | None = env("FALKORDB_PASSWORD", default=None)
     falkordb_graph: str = env("FALKORDB_GRAPH", default="memories", min_length=1)
+    graph_timeout_seconds: float = env("LOCI_GRAPH_TIMEOUT_SECONDS", default=5.0, gt=0, le=300)
+    """Deadline of every graph call: a stalled server is a 503 (with Retry-After) after this, well within a
+    client's own timeout."""
     falkordb_appendfsync: AppendFsync = env("LOCI_FALKORDB_APPENDFSYNC", default=AppendFsync.ALWAYS)
     """The embedded server's fsync policy (docs/performance.md, Durability)."""
 
@@ -79,20 +88,9 @@ class Settings(BaseModel):
     qdrant_host: str | None = env("QDRANT_HOST", default=None)
     qdrant_port: int = env("QDRANT_PORT", default=6333, ge=1, le=65535)
     qdrant_api_key: str | None = env("QDRANT_API_KEY", default=None)
-    header_timeout_seconds: float = env("LOCI_HEADER_TIMEOUT_SECONDS", default=10.0, gt=0, le=600)
-    """A request's line and headers must arrive within this (408 otherwise); see loci/serving/worker.py."""
-    body_timeout_seconds: float = env("LOCI_BODY_TIMEOUT_SECONDS", default=60.0, gt=0, le=3600)
-    """Its body within this after the headers; also the longest a response waits on a client that does not read."""
-    max_buffered_bytes: int = env("LOCI_MAX_BUFFERED_BYTES", default=256 * 1024 * 1024, ge=1024 * 1024)
-    """Requests being received, all together, held in memory at most (503 beyond)."""
     qdrant_collection: str = env("QDRANT_COLLECTION", default="memories", min_length=1)
     qdrant_timeout_seconds: float = env("QDRANT_TIMEOUT_SECONDS", default=10.0, gt=0)
     vector_size: int | None = env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", default=None, ge=1, le=65536)
-    graph_timeout_seconds: float = env("LOCI_GRAPH_TIMEOUT_SECONDS", default=5.0, gt=0, le=300)
-    """Deadline of every graph call: a stalled server is a 503 (with Retry-After) after this, well within a
-    client's own timeout."""
-    falkordb_appendfsync: AppendFsync = env("LOCI_FALKORDB_APPENDFSYNC", default=AppendFsync.ALWAYS)
-    """The embedded server's fsync policy (docs/performance.md, Durability)."""
     vector_size_autodetect: bool = env("VECTOR_SIZE_AUTODETECT", default=True)
 
     # --- embeddings

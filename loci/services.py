@@ -102,11 +102,11 @@ class Services:
                 port=server.port if server else settings.falkordb_port,
                 graph_name=settings.falkordb_graph,
                 password=settings.falkordb_password,
+                socket_timeout=settings.graph_timeout_seconds,
             )
             undo.callback(graph.close)
             graph.ping()
             graph.ensure_schema()
-                socket_timeout=settings.graph_timeout_seconds,
             dimension = configured_dimension(settings)
             vectors = open_vector_store(settings, dimension)
             undo.callback(vectors.close)
@@ -148,11 +148,11 @@ class Services:
             requests=RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds),
             metrics=metrics,
             falkordb_server=server,
+            probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
             configured_dimension=dimension,
             disk=disk,
             _data_lock=data_lock,
         )
-            probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
         for worker in (services.embedding_worker, services.enrichment_worker):
             worker.disk = disk  # pause below the free-space reserve (loci/diskspace.py)
         if hasattr(vectors, "disk"):
@@ -196,11 +196,11 @@ class Services:
         self.enrichment_worker.stop()
         self.access.stop()
         self.background.shutdown(wait=True, cancel_futures=True)
+        self.probe.close()
         self.vectors.close()
         self.graph.close()
         if self.falkordb_server:
             self.falkordb_server.stop()
-        self.probe.close()
         if self._data_lock:
             self._data_lock.close()
             self._data_lock = None
