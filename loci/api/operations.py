@@ -1,0 +1,178 @@
+"""The table of every route for the OpenAPI document (`loci.api.openapi`): path, method, Flask
+endpoint, inputs, and the statuses it answers with.
+
+Most inputs are the models the views validate with (`loci.api.schemas`,
+`loci.recall.params`). A few views read their input by hand (a batch, id lists, paging);
+the small models here describe those for the document only. tests/test_openapi.py
+checks the table against `app.url_map`, so a route missing from it fails the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from loci.api import responses
+from loci.api.schemas import AdminReembed, AdminSync, Association, Consolidate, PatchMemory, StoreMemory
+from loci.recall.params import RecallParams
+
+
+class StoreBatch(BaseModel):
+    """POST /memory/batch: all or nothing; an invalid item is a 400 naming `memories[i].field`."""
+
+    memories: list[StoreMemory] = Field(min_length=1, description="At most MEMORY_BATCH_LIMIT items.")
+
+
+MemoryIds = Annotated[list[UUID], Field(min_length=1)]
+
+
+class StatusRequest(BaseModel):
+    """POST /memory/status."""
+
+    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 10,000.")
+
+
+class AssociateBatch(BaseModel):
+    """POST /associate with several edges; each failure is reported by index (207)."""
+
+    associations: list[Association] = Field(min_length=1, max_length=500)
+
+
+class ReprocessRequest(BaseModel):
+    """POST /enrichment/reprocess (the ids may come in the query string instead)."""
+
+    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 1,000.")
+
+
+class StatusQuery(BaseModel):
+    ids: MemoryIds = Field(description="Memory ids, repeated or comma-separated.")
+
+
+class ByTagQuery(BaseModel):
+    tags: Annotated[list[Annotated[str, Field(pattern="\\w")]], Field(min_length=1)] = Field(
+        description="Memories having any of these tags (repeated or comma-separated)."
+    )
+    limit: int = Field(20, description="Clamped to 1..200.")
+    offset: int = Field(0, description="Clamped to 0 or more.")
+
+
+class RelatedQuery(BaseModel):
+    relationship_types: str | None = Field(None, description="Comma-separated relation types; default: all.")
+    max_depth: int = Field(1, description="Clamped to 1..3.")
+    limit: int | None = Field(None, description="Clamped to 1..200; default RECALL_RELATION_LIMIT.")
+
+
+class ReprocessQuery(BaseModel):
+    ids: str | None = Field(None, description="Comma-separated memory ids, when the body has none.")
+
+
+# --- the operations
+@dataclass(frozen=True)
+class Op:
+    """One route: its Flask endpoint (also the operationId), what it takes and what it answers."""
+
+    path: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    ok: dict[int, type[BaseModel] | str]
+    """Success status -> response model, or a media type for bodies that are not JSON."""
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | tuple[type[BaseModel], ...] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    auth: str = "api"
+    """"api" (the API token), "admin" (both tokens) or "open" (none)."""
+    headers: tuple[str, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)
+    """Link name -> operationId that takes `memory_id` from this response's `memory_id`."""
+
+
+READ = (400, 401, 403, 503, 504)
+WRITE = (400, 401, 403, 413, 503, 504, 507)
+ID_PATH = "{memory_id}"
+MEMORY_LINKS = {
+    "GetMemory": "memory.get",
+    "UpdateMemory": "memory.update",
+    "DeleteMemory": "memory.delete",
+    "RelatedMemories": "associations.related",
+}
+
+OPERATIONS: tuple[Op, ...] = (
+    Op("/health", "get", "health.health", "Pings both stores; 503 when the graph is unreachable", "service",
+       {200: responses.Health}, (400, 503), auth="open"),
+    Op("/openapi.json", "get", "openapi.document", "This document", "service",
+       {200: "application/json"}, (400,), auth="open"),
+    Op("/docs", "get", "openapi.docs", "Swagger UI over this document", "service", {200: "text/html"}, (400,),
+       auth="open"),
+    Op("/static/{filename}", "get", "static", "Files of the docs page", "service", {200: "*/*"}, (400, 404),
+       auth="open"),
+    Op("/memory", "post", "memory.store", "Store one memory (201; 200 for a repeat)", "memories",
+       {201: responses.Stored, 200: responses.Stored}, (*WRITE, 409, 422), StoreMemory,
+       headers=("Idempotency-Key",), links=MEMORY_LINKS),
+    Op("/memory/batch", "post", "memory.store_batch", "Store up to MEMORY_BATCH_LIMIT memories at once", "memories",
+       {201: responses.StoredBatch}, (*WRITE, 409, 422), StoreBatch, headers=("Idempotency-Key",)),
+    Op("/memory/status", "get", "memory.status_by_query", "Which memories are searchable yet", "memories",
+       {200: responses.PipelineStatus}, READ, query=StatusQuery),
+    Op("/memory/status", "post", "memory.status_by_body", "Which memories are searchable yet", "memories",
+       {200: responses.PipelineStatus}, (*READ, 413), StatusRequest),
+    Op("/memory/by-tag", "get", "memory.by_tag", "Memories having any of the tags, paged", "memories",
+       {200: responses.TaggedPage}, READ, query=ByTagQuery),
+    Op("/memory/by-tag", "delete", "memory.delete_by_tag", "Delete memories having any of the tags", "memories",
+       {200: responses.TaggedDeleted}, WRITE, query=ByTagQuery),
+    Op(f"/memory/{ID_PATH}", "get", "memory.get", "One memory", "memories",
+       {200: responses.MemoryFound}, (*READ, 404)),
+    Op(f"/memory/{ID_PATH}", "patch", "memory.update", "Change any subset of fields", "memories",
+       {200: responses.MemoryUpdated}, (*WRITE, 404), PatchMemory),
+    Op(f"/memory/{ID_PATH}", "delete", "memory.delete", "Delete one memory", "memories",
+       {200: responses.MemoryDeleted}, (*WRITE, 404)),
+    Op("/associate", "post", "associations.associate", "One edge, or several under `associations`", "relations",
+       {201: (responses.Associated, responses.AssociatedBatch), 207: responses.AssociatedBatch}, (*WRITE, 404),
+       (Association, AssociateBatch)),
+    Op(f"/memories/{ID_PATH}/related", "get", "associations.related", "Memories within max_depth hops",
+       "relations", {200: responses.Related}, READ, query=RelatedQuery),
+    Op("/recall", "get", "recall.recall", "Hybrid recall, every score explained", "recall",
+       {200: responses.Recalled}, (*READ, 502), query=RecallParams),
+    Op("/startup-recall", "get", "insights.startup_recall", "Lessons and system rules for a session's start",
+       "recall", {200: responses.StartupRecall}, READ),
+    Op("/analyze", "get", "insights.analyze", "Types, patterns, preferences, hours, entities", "recall",
+       {200: responses.Analysis}, READ),
+    Op("/enrichment/status", "get", "enrichment.status", "The enrichment worker", "pipeline",
+       {200: responses.EnrichmentStatus}, READ),
+    Op("/enrichment/reprocess", "post", "enrichment.reprocess", "Enrich these memories again", "admin",
+       {202: responses.Reprocessing}, (*WRITE, 403), ReprocessRequest, body_required=False,
+       query=ReprocessQuery, auth="admin"),
+    Op("/admin/reembed", "post", "admin.reembed", "Queue memories for the embedding worker", "admin",
+       {200: responses.Reembedding}, (*WRITE, 403), AdminReembed, body_required=False, auth="admin"),
+    Op("/admin/sync", "post", "admin.sync", "Bring the vector store in step with the graph", "admin",
+       {200: responses.Synced}, (*WRITE, 403, 409), AdminSync, body_required=False, auth="admin"),
+    Op("/consolidate", "post", "consolidation.consolidate",
+       "Run a consolidation task now (a real run needs the admin token too)", "admin",
+       {200: responses.Consolidated}, (*WRITE, 403, 409), Consolidate, body_required=False),
+    Op("/consolidate/status", "get", "consolidation.status", "Schedule and recorded runs", "pipeline",
+       {200: responses.ConsolidationStatus}, READ),
+    Op("/stream", "get", "stream.stream", "Server-sent events (long-lived)", "pipeline",
+       {200: "text/event-stream"}, (400, 401, 503)),
+    Op("/stream/status", "get", "stream.status", "Stream subscribers", "pipeline",
+       {200: responses.StreamStatus}, (400, 401)),
+    Op("/metrics", "get", "metrics.metrics", "Prometheus text format", "service",
+       {200: "text/plain"}, (400, 401)),
+)  # fmt: skip
+
+ERROR_MEANINGS = {
+    400: "Invalid input; `field` names it",
+    401: "Missing or wrong API token (or admin token)",
+    403: "No admin token is configured",
+    404: "No such memory (or file)",
+    409: "The same task is already running, or the same Idempotency-Key is still being processed",
+    413: "Request body over LOCI_MAX_REQUEST_BYTES",
+    422: "Idempotency-Key reused with a different body",
+    502: "The embedding provider failed",
+    503: "A store is unreachable or restarting; retry after Retry-After",
+    504: "A store took too long to answer",
+    507: "The data directory is below its free-space reserve; reads keep working",
+}
