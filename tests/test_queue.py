@@ -52,6 +52,7 @@ def test_retry_waits_for_its_time() -> None:
     queue.put("a")
     queue.take(1)
     queue.retry(WorkItem("a", attempts=1), delay=30)
+    queue.done(["a"])
     assert queue.stats().delayed == 1 and queue.stats().inflight == 0
     assert queue.take(1) == []
     clock.now += 31
@@ -120,6 +121,7 @@ def test_an_isolated_retry_is_taken_alone() -> None:
     batch = queue.take(10)
     for item in batch:
         queue.retry(item, 0.0, isolate=item.memory_id == "b")
+    queue.done(item.memory_id for item in batch)
     queue.put("d")
     taken = [[i.memory_id for i in queue.take(10)] for _ in range(3)]
     assert taken == [["d", "a"], ["b"], ["c"]]  # "b" goes alone: the batch before it stops short
@@ -129,3 +131,43 @@ def test_put_items_keeps_attempts() -> None:
     queue = WorkQueue("t")
     queue.put_items([WorkItem("a", 2), WorkItem("b", 0)])
     assert {i.memory_id: i.attempts for i in queue.take(5)} == {"a": 2, "b": 0}
+
+
+# --- ownership: only the thread that took an id lets it go (issue 10, finding 11)
+
+
+def test_a_retried_id_stays_with_its_owner_until_done() -> None:
+    """A leader writing another thread's batch puts its ids back after a failed write; the
+    owner has not called done() yet, so no third thread may take them (fails if retry frees them)."""
+    queue = WorkQueue("t")
+    queue.put("a")
+    (owned,) = queue.take(1)
+    queue.put("a")  # enrichment changed it meanwhile: queued again, ready at once
+    queue.retry(owned, 0.0)  # the group write holding it failed
+    assert queue.take(1) == []  # its owner may still be working on it
+    assert queue.stats().inflight == 1
+    queue.done(["a"])
+    assert [i.memory_id for i in queue.take(1)] == ["a"]
+
+
+def test_the_first_owners_done_cannot_free_the_next_owners_id() -> None:
+    """Two overlapping owners of one id are impossible, so an older snapshot's write can never
+    land after a newer one's (fails on a queue whose retry releases the id)."""
+    queue = WorkQueue("t")
+    queue.put("a")
+    (first,) = queue.take(1)
+    queue.retry(first, 0.0)
+    second = queue.take(1)  # a third thread looks for work while the owner is still finishing
+    queue.done(["a"])  # the first owner finishes
+    queue.put("a")  # edited again
+    third = queue.take(1)
+    holders = [batch for batch in (second, third) if batch]
+    assert len(holders) == 1  # never two threads holding "a" at once
+
+
+def test_adopt_queues_only_ids_not_queued_nor_in_flight() -> None:
+    queue = WorkQueue("t")
+    queue.put_many(["a", "b"])
+    queue.take(1)  # "a" in flight
+    assert queue.adopt(["a", "b", "c"]) == 1  # only "c" was neither
+    assert queue.stats().pending == 2

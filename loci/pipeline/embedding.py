@@ -97,12 +97,15 @@ class EmbeddingWorker(StageWorker):
         batch = [memories[item.memory_id] for item in items]
         with self._slots:
             vectors = self.provider.embed([memory.content for memory in batch])
-        self._commits.submit(Embedded(items, list(zip(batch, vectors, strict=True))))
+        self._commits.submit(Embedded(list(zip(batch, vectors, strict=True))))
 
     def _write(self, group: list[Embedded]) -> None:
-        """Store the vectors of one or more embedded batches together (see loci/pipeline/groupcommit.py)."""
-        items = [item for entry in group for item in entry.items]
-        self.attempt(items, lambda: self._store([pair for entry in group for pair in entry.pairs]))
+        """Store the vectors of one or more embedded batches together (see loci/pipeline/groupcommit.py).
+
+        A failure is raised in every thread whose batch was in the group, and each reschedules
+        its own items (its `attempt` in `process`): the leader never touches another thread's items.
+        """
+        self._store([pair for entry in group for pair in entry.pairs])
 
     def _store(self, embedded: list[tuple[Memory, list[float]]]) -> None:
         self.vectors.upsert([VectorPoint(memory.id, vector, memory.payload()) for memory, vector in embedded])
@@ -162,7 +165,6 @@ class EmbeddingWorker(StageWorker):
 class Embedded:
     """One batch's provider answer, waiting to be written."""
 
-    items: Sequence[WorkItem]
     pairs: list[tuple[Memory, list[float]]]
     """Each memory with its new vector."""
 

@@ -6,6 +6,12 @@ handed out while it is in flight: an edit that re-queues a memory being worked o
 its turn. A retry re-enters the queue with a not-before time, so backoff is a queue
 entry, never a sleep in the worker.
 
+Ownership: the thread that took an id owns it until it calls `done`, and only `done`
+takes an id out of flight. A `retry` (by the owner, or by a thread that wrote the owner's
+result for it) queues the id again but leaves it in flight, so no other thread can take
+it while its owner may still be writing it: one id is never worked on twice at once, and
+an older snapshot's write can never land after a newer one's.
+
 A retry can ask for isolation: the id is then handed out alone, never in a batch, so
 one memory that breaks a batch cannot use up the attempts of the others.
 
@@ -148,16 +154,20 @@ class WorkQueue:
             self._cond.notify_all()
 
     def retry(self, item: WorkItem, delay: float, *, isolate: bool = False) -> None:
-        """Put an in-flight id back, to be taken again no sooner than `delay` seconds from now
-        (alone, if `isolate`)."""
+        """Queue an in-flight id again, to be taken no sooner than `delay` seconds from now (alone,
+        if `isolate`). It stays in flight until its owner's `done`."""
         with self._cond:
-            self._inflight.discard(item.memory_id)
             if isolate:
                 self._isolated.add(item.memory_id)
             if item.memory_id not in self._pending:
                 self._pending[item.memory_id] = item.attempts
                 heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), item.memory_id))
             self._cond.notify_all()
+
+    def adopt(self, ids: Iterable[str]) -> int:
+        """Queue ids that are neither queued nor in flight (work found unqueued); returns how many."""
+        with self._cond:  # re-entrant: put_many takes it again
+            return self.put_many([memory_id for memory_id in ids if memory_id not in self._inflight])
 
     # --- observation
     def stats(self) -> QueueStats:
