@@ -71,7 +71,10 @@ SECURITY_SCHEMES = {
     "apiKeyHeader": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
     "apiKeyQuery": SecurityScheme(type="apiKey", name="api_key", security_scheme_in="query"),
     "adminToken": SecurityScheme(
-        type="apiKey", name="X-Admin-Token", security_scheme_in="header", description="ADMIN_API_TOKEN"
+        type="apiKey",
+        name="X-Admin-Token",
+        security_scheme_in="header",
+        description="ADMIN_API_TOKEN, on admin routes as well as the API token (also X-Admin-Api-Key or ?admin_token=)",
     ),
 }
 API_SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
@@ -136,9 +139,14 @@ def _ok(status: int, kind: Any, op: Op) -> ApiResponse:
         for name, target in op.links.items()
         if status == 201
     }
+    replayed = Header(
+        description="true when this is the stored answer to an earlier request with the same Idempotency-Key",
+        param_schema=schema_validate({"type": "string", "enum": ["true"]}),
+    )
     return ApiResponse(
         description=(kind[0] if isinstance(kind, tuple) else kind).__doc__.splitlines()[0],  # type: ignore[union-attr]
         content={"application/json": MediaType(media_type_schema=schema)},
+        headers={"Idempotent-Replayed": replayed} if "Idempotency-Key" in op.headers else None,
         links=links or None,
     )
 

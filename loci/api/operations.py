@@ -92,6 +92,8 @@ class Op:
     """Link name -> operationId that takes `memory_id` from this response's `memory_id`."""
 
 
+OPEN = (400, 403)
+"""403: no API token is configured and the client is not on this machine."""
 READ = (400, 401, 403, 503, 504)
 WRITE = (400, 401, 403, 413, 503, 504, 507)
 ID_PATH = "{memory_id}"
@@ -104,12 +106,12 @@ MEMORY_LINKS = {
 
 OPERATIONS: tuple[Op, ...] = (
     Op("/health", "get", "health.health", "Pings both stores; 503 when the graph is unreachable", "service",
-       {200: responses.Health}, (400, 503), auth="open"),
+       {200: responses.Health}, (400, 403, 503), auth="open"),
     Op("/openapi.json", "get", "openapi.document", "This document", "service",
-       {200: "application/json"}, (400,), auth="open"),
-    Op("/docs", "get", "openapi.docs", "Swagger UI over this document", "service", {200: "text/html"}, (400,),
+       {200: "application/json"}, OPEN, auth="open"),
+    Op("/docs", "get", "openapi.docs", "Swagger UI over this document", "service", {200: "text/html"}, OPEN,
        auth="open"),
-    Op("/static/{filename}", "get", "static", "Files of the docs page", "service", {200: "*/*"}, (400, 404),
+    Op("/static/{filename}", "get", "static", "Files of the docs page", "service", {200: "*/*"}, (*OPEN, 404),
        auth="open"),
     Op("/memory", "post", "memory.store", "Store one memory (201; 200 for a repeat)", "memories",
        {201: responses.Stored, 200: responses.Stored}, (*WRITE, 409, 422), StoreMemory,
