@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 
+from loci.api.schemas import query_values
 from loci.errors import InvalidRequest
 from loci.services import Services
 
@@ -86,6 +87,7 @@ def _check_query_string() -> None:
     for name, values in request.args.lists():
         for value in (name, *values):
             check_text(value, name)
+    query_values(request.args)  # a scalar parameter given twice is a 400 on every route
 
 
 def init_app(app: Flask, svc: Services) -> None:

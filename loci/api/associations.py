@@ -103,7 +103,7 @@ def _associate_batch(items: Any) -> Any:
 
 def relation_types_param() -> list[RelationType]:
     """`relationship_types` (comma list) canonicalised; system types only when named; 400 if none is valid."""
-    raw = request.args.get("relationship_types", "")
+    raw = ",".join(request.args.getlist("relationship_types"))  # repeated or comma-separated
     names = [part.strip().upper() for part in raw.split(",") if part.strip()]
     if not names:
         return list(AUTHORABLE_RELATIONS)

@@ -45,7 +45,7 @@ def status() -> Any:
 def reprocess() -> Any:
     """Enrich these memories again (`ids`: a list or a comma-separated string, in the body or the query)."""
     body = json_object() if request.get_data().strip() else {}
-    ids = _id_list(body.get("ids", request.args.get("ids")))
+    ids = _id_list(body.get("ids", ",".join(request.args.getlist("ids")) or None))
     svc = services()
     found = svc.graph.set_stage_pending(Stage.ENRICHMENT, ids)
     svc.enrichment_queue.put_many(found)

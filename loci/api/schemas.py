@@ -15,6 +15,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from werkzeug.datastructures import MultiDict
 
 from loci.errors import InvalidRequest
 from loci.memory import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
@@ -225,6 +226,24 @@ def parse(model: type[BaseModel], data: Any, *, prefix: str = "", **context: Any
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise validation_error(exc, prefix) from None
+
+
+LIST_QUERY_PARAMS = frozenset({"tags", "exclude_tags", "queries", "ids", "relationship_types"})
+"""Query parameters that take several values (repeated, or comma-separated); their values are merged."""
+
+
+def query_values(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
+    """A query string as a dict for a model: list parameters keep every value; any other given
+    twice is a 400 naming it (the first value winning silently would hide the client's mistake)."""
+    values: dict[str, str | list[str]] = {}
+    for name, given in args.lists():
+        if name in LIST_QUERY_PARAMS:
+            values[name] = given
+        elif len(given) > 1:
+            raise InvalidRequest(f"Invalid '{name}': given {len(given)} times; it takes one value", field=name)
+        else:
+            values[name] = given[0]
+    return values
 
 
 def _strict_bool(value: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from werkzeug.datastructures import MultiDict
 
-from loci.api.schemas import Embedding, Timestamp, parse
+from loci.api.schemas import Embedding, Timestamp, parse, query_values
 from loci.errors import InvalidRequest
 from loci.memory import tag_keys_from_query
 from loci.stores.filters import TagMatch, TagMode
@@ -45,7 +45,6 @@ ALIASES: dict[str, str] = {
     "expand": "expand_relations",
     "relation_expansion_limit": "expansion_limit",
 }
-LIST_PARAMS = ("tags", "exclude_tags", "queries")
 MAX_QUERIES = 10
 
 
@@ -131,13 +130,14 @@ class RecallParams(BaseModel):
 
     @classmethod
     def from_args(cls, args: MultiDict[str, str], *, max_limit: int, dimension: int) -> RecallParams:
-        """Parse a query string; repeated `tags`/`exclude_tags` are merged, aliases resolved."""
+        """Parse a query string; repeated list parameters are merged, aliases resolved (a repeated
+        scalar is a 400, see `query_values`)."""
         data: dict[str, Any] = {}
-        for raw_name in args:
+        for raw_name, value in query_values(args).items():  # a repeated scalar is a 400 there
             name = ALIASES.get(raw_name, raw_name)
             if name in data and raw_name != name:
                 continue  # the canonical name wins over an alias
-            data[name] = args.getlist(raw_name) if name in LIST_PARAMS else args.get(raw_name)
+            data[name] = value
         bounds = {"limit": (1, max_limit), "relation_limit": (1, 200), "expansion_limit": (1, 500)}
         params: RecallParams = parse(cls, data, bounds=bounds, dimension=dimension)
         if params.start and params.end and params.start > params.end:
