@@ -1,4 +1,4 @@
-"""The embedded FalkorDB's append-only file at start-up: a damaged tail is repaired, never silently.
+"""The embedded FalkorDB's append-only file: a damaged tail repaired at start, never silently; compacted at stop.
 
 redis appends every write to `appendonlydir/<name>.<seq>.incr.aof`. A crash can leave the
 last command half written, or a bad disk a garbage tail. At start redis then either
@@ -10,6 +10,11 @@ last command half written, or a bad disk a garbage tail. At start redis then eit
   of the file (`<file>.corrupt-<UTC time>`), runs `redis-check-aof --fix` (the
   redis-server binary acts as the checker when started under that name) and logs what
   it cut, so the caller can start again.
+
+At a clean stop, `before_stop` says so if redis holds acknowledged writes it could not
+append (with `everysec`, a write error such as ENOSPC leaves them in its memory and
+refuses further writes with MISCONF; they die with the process), and otherwise rewrites
+the file as a snapshot when much was appended, so the next start loads it at once.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import redis
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,8 @@ AOF_DIR = "appendonlydir"
 """redis's default `appenddirname`, inside the server's `--dir`."""
 TAIL_BYTES = 1 << 20
 """How much of the newest incr file is read before a start, to say what a truncation cut."""
+COMPACT_MIN_BYTES = 1 << 20
+"""At a clean stop, rewrite the append-only file if this much was appended since its last rewrite."""
 CHECK_TIMEOUT_SECONDS = 600.0
 """Longest `redis-check-aof --fix` may take (it reads every file of the append-only log)."""
 
@@ -181,3 +191,50 @@ def _read_from(path: Path, offset: int) -> bytes:
     with open(path, "rb") as handle:
         handle.seek(offset)
         return handle.read()
+
+
+def before_stop(client: redis.Redis, data_dir: Path, compact_min_bytes: int, timeout: float) -> None:
+    """Log an error if redis holds writes it could not append; else compact if `compact_min_bytes` were appended."""
+    try:
+        info = client.info("persistence")
+        if info.get("aof_last_write_status") == "err":
+            log.error(
+                "falkordb could not write its append-only file: writes it acknowledged since then are lost"
+                " at this stop (free disk space and restart sooner next time)",
+                extra={
+                    "event": "falkordb.aof_write_error",
+                    "aof_buffer_length": info.get("aof_buffer_length"),
+                    "aof_pending_bio_fsync": info.get("aof_pending_bio_fsync"),
+                    "dir": str(data_dir),
+                },
+            )
+            return
+        _compact(client, info, compact_min_bytes, timeout)
+    except redis.exceptions.RedisError as exc:  # a stop must not fail for this: the next start replays instead
+        log.warning(
+            "could not compact the append-only file", extra={"event": "falkordb.compact_failed", "error": str(exc)}
+        )
+
+
+def _compact(client: redis.Redis, info: dict[str, Any], compact_min_bytes: int, timeout: float) -> None:
+    """Rewrite the append-only file as a snapshot if much was appended, so the next start loads it at once."""
+    appended = int(info.get("aof_current_size", 0)) - int(info.get("aof_base_size", 0))
+    if appended < compact_min_bytes:
+        return
+    started = time.monotonic()
+    if not info.get("aof_rewrite_in_progress"):
+        client.bgrewriteaof()
+    deadline, done = started + timeout, False
+    while not done and time.monotonic() < deadline:
+        info = client.info("persistence")
+        done = not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled")
+        if not done:
+            time.sleep(0.05)
+    log.info(
+        "falkordb append-only file compacted" if done else "falkordb compaction unfinished at stop",
+        extra={
+            "event": "falkordb.compacted" if done else "falkordb.compact_unfinished",
+            "appended_bytes": appended,
+            "seconds": round(time.monotonic() - started, 2),
+        },
+    )

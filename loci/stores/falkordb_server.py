@@ -36,14 +36,12 @@ from redis.retry import Retry
 
 from loci.config import AppendFsync
 from loci.errors import GraphUnavailable
-from loci.stores.falkordb_aof import AofTail, refused_file, repair, report_truncation
+from loci.stores.falkordb_aof import COMPACT_MIN_BYTES, AofTail, before_stop, refused_file, repair, report_truncation
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
-COMPACT_MIN_BYTES = 1 << 20
-"""At a clean stop, rewrite the append-only file if this much was appended since its last rewrite."""
 REWRITE_MIN_SIZE = "4mb"
 """redis rewrites the append-only file on its own once it is this big and twice its snapshot base. Start-up
 replays the appended part query by query (about 2 s per MB of graph writes here) while the base loads as a
@@ -155,6 +153,8 @@ class FalkorDBServer:
     # --- lifecycle
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> FalkorDBServer:
         """Start the child, wait until it answers PING, then supervise it; raise GraphUnavailable if it cannot."""
+        if self.running:
+            return self
         self._stopping.clear()
         self._launch(timeout)
         with self._lock:
@@ -329,52 +329,12 @@ class FalkorDBServer:
 
     # --- at stop
     def _before_stop(self, timeout: float) -> None:
-        """Say so if redis holds writes it could not append (they die with it); else compact if worth it."""
+        """Warn about writes redis could not append; otherwise compact the file if worth it."""
         client = redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=timeout)
         try:
-            info = client.info("persistence")
-            if info.get("aof_last_write_status") == "err":
-                log.error(
-                    "falkordb could not write its append-only file: writes it acknowledged since then are lost"
-                    " at this stop (free disk space and restart sooner next time)",
-                    extra={
-                        "event": "falkordb.aof_write_error",
-                        "aof_buffer_length": info.get("aof_buffer_length"),
-                        "aof_pending_bio_fsync": info.get("aof_pending_bio_fsync"),
-                        "dir": str(self.data_dir),
-                    },
-                )
-                return
-            self._compact(client, info, timeout)
-        except redis.exceptions.RedisError as exc:  # a stop must not fail for this: the next start replays instead
-            log.warning(
-                "could not compact the append-only file", extra={"event": "falkordb.compact_failed", "error": str(exc)}
-            )
+            before_stop(client, self.data_dir, self.compact_min_bytes, timeout)
         finally:
             client.close()
-
-    def _compact(self, client: redis.Redis, info: dict[str, Any], timeout: float) -> None:
-        """Rewrite the append-only file as a snapshot if much was appended, so the next start loads it at once."""
-        appended = int(info.get("aof_current_size", 0)) - int(info.get("aof_base_size", 0))
-        if appended < self.compact_min_bytes:
-            return
-        started = time.monotonic()
-        if not info.get("aof_rewrite_in_progress"):
-            client.bgrewriteaof()
-        deadline, done = started + timeout, False
-        while not done and time.monotonic() < deadline:
-            info = client.info("persistence")
-            done = not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled")
-            if not done:
-                time.sleep(0.05)
-        log.info(
-            "falkordb append-only file compacted" if done else "falkordb compaction unfinished at stop",
-            extra={
-                "event": "falkordb.compacted" if done else "falkordb.compact_unfinished",
-                "appended_bytes": appended,
-                "seconds": round(time.monotonic() - started, 2),
-            },
-        )
 
     # --- the child's log
     def _log_size(self) -> int:
