@@ -6,6 +6,8 @@ the filesystem is unmounted, in `finally`.
 
 - the guard (loci/diskspace.py) against a real filesystem: refuses below the reserve, logs
   once per change of state;
+- the pipeline workers and the access recorder below the reserve: nothing taken from the
+  queues, no attempt used, all done once space is back;
 - FalkorDB with no reserve (the second line of defence): the write the full disk refused is
   an error, never acknowledged, and every acknowledged one survives kill -9 once space is back;
 - the service under gunicorn: batches until the reserve is reached, then a disk filled to the
@@ -28,12 +30,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from flask import Flask
 
+from loci import memories
 from loci.config import AppendFsync
 from loci.diskspace import DiskGuard, free_bytes
 from loci.errors import GraphUnavailable, InsufficientStorage, LociError
 from loci.launcher import ServiceProcess
-from loci.memory import Memory
+from loci.memory import Memory, Stage
+from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.requests import RequestLog
@@ -139,6 +144,35 @@ def test_guard_with_no_reserve_or_no_local_store_never_refuses(tmp_path: Path) -
         assert DiskGuard([], min_free_bytes=RESERVE).state().report()["free_bytes"] is None
 
 
+# --- the background writers
+
+
+def test_workers_and_access_recorder_pause_below_the_reserve(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs", 64, "ext4") as fs:
+        app = make_app(data_dir=fs / "data", min_free_bytes=8 * MiB, embedding_provider="placeholder")
+        svc: Services = app.extensions["loci"]
+        try:
+            stored = app.test_client().post("/memory/batch", json={"memories": [{"content": "a"}, {"content": "b"}]})
+            ids = stored.get_json()["memory_ids"]
+            svc.access.record(ids)
+            fill(fs / "filler", leave=4 * MiB)
+
+            assert svc.embedding_worker.run_once() == 0 and svc.enrichment_worker.run_once() == 0
+            assert svc.access.flush() == 0
+            assert svc.embedding_queue.stats().pending == len(ids)  # still queued
+            assert svc.enrichment_queue.stats().pending == len(ids)
+            for stage in (Stage.EMBEDDING, Stage.ENRICHMENT):
+                assert not any(svc.graph.stage_attempts(stage, ids).values())  # no attempt used
+
+            (fs / "filler").unlink()
+            svc.enrichment_worker.drain()
+            svc.embedding_worker.drain()
+            assert svc.access.flush() == len(ids)
+            assert memories.pipeline_status(svc, ids)["counts"]["completed"] == len(ids)
+        finally:
+            svc.close()  # before the filesystem goes
+
+
 # --- FalkorDB on a full disk, no reserve
 
 
@@ -200,6 +234,23 @@ def test_write_refused_by_full_disk_is_never_acknowledged(
         finally:
             graph.close()
             server.stop()
+
+
+def test_memory_limit_refusal_is_insufficient_storage(tmp_path: Path) -> None:
+    server = FalkorDBServer(tmp_path / "falkordb").start()
+    graph = GraphStore(server.host, server.port, "oom")
+    try:
+        graph.ensure_schema()
+        graph.redis.config_set("maxmemory", "1mb")  # below what the server already uses: every write is refused
+        graph.redis.config_set("maxmemory-policy", "noeviction")
+        memory = new_memory("over the memory limit")
+        with pytest.raises(InsufficientStorage, match="memory limit"):
+            graph.create_memories([memory])
+        graph.redis.config_set("maxmemory", "0")
+        assert graph.existing_ids([memory.id]) == set()
+    finally:
+        graph.close()
+        server.stop()
 
 
 def _stores(graph: GraphStore, memory: Memory) -> bool:

@@ -180,7 +180,9 @@ class StageWorker(ABC):
         log.info("worker stopped", extra={"event": f"{self.stage}.worker_stopped"})
 
     def run_once(self, wait: float = 0.0) -> int:
-        """Process one batch if one is ready (waiting up to `wait`); returns its size."""
+        """Process one batch if one is ready (waiting up to `wait`); returns its size (0 while paused for disk)."""
+        if self.disk is not None and not self.disk.writable():
+            return 0  # the batch stays queued, no attempt used
         items = self.queue.take(self.batch_size, wait=wait, linger=self.linger)
         if not items:
             return 0
