@@ -116,6 +116,7 @@ class Services:
         events = EventBus(settings.stream_max_subscribers)
         activity = RequestActivity()
         disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
+        disk.state()  # already below the reserve: say so at start-up, not at the first write
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
