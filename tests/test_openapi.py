@@ -179,7 +179,7 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(service: S
         *(f"--exclude-path={path}" for _, path in NOT_FUZZED),
         f"--max-examples={MAX_EXAMPLES}",
         f"--seed={SEED}",
-        "--workers=2",
+        "--workers=1",  # one at a time: with two, a hypothesis-internal race failed one run (a KeyError)
         "--request-timeout=30",
         "--report=har",
         f"--report-har-path={har}",

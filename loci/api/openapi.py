@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from loci import __version__
 from loci.api import responses, services
-from loci.api.operations import ERROR_MEANINGS, ID_PATH, OPERATIONS, Op
+from loci.api.operations import ERROR_MEANINGS, FRONT, ID_PATH, OPERATIONS, Op
 from loci.memory import MEMORY_TYPES, TYPE_ALIASES
 
 bp = Blueprint("openapi", __name__)
@@ -124,7 +124,7 @@ def _operation(op: Op) -> Operation:
         requestBody=_request_body(op),
         responses={
             **{str(status): _ok(status, kind, op) for status, kind in op.ok.items()},
-            **{str(status): _error(status) for status in sorted(set(op.errors))},
+            **{str(status): _error(status) for status in sorted({*op.errors, *FRONT})},
         },
         security=security,
     )

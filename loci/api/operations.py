@@ -92,6 +92,9 @@ class Op:
     """Link name -> operationId that takes `memory_id` from this response's `memory_id`."""
 
 
+FRONT = (400, 413, 414, 431)
+"""What the HTTP front answers itself, before any route is chosen: a malformed request, a body over
+LOCI_MAX_REQUEST_BYTES, a request line or headers too long. Every operation lists them."""
 OPEN = (400, 403)
 """403: no API token is configured and the client is not on this machine."""
 READ = (400, 401, 403, 503, 504)
@@ -172,7 +175,9 @@ ERROR_MEANINGS = {
     404: "No such memory (or file)",
     409: "The same task is already running, or the same Idempotency-Key is still being processed",
     413: "Request body over LOCI_MAX_REQUEST_BYTES",
+    414: "Request line too long",
     422: "Idempotency-Key reused with a different body",
+    431: "Request headers too large",
     502: "The embedding provider failed",
     503: "A store is unreachable or restarting; retry after Retry-After",
     504: "A store took too long to answer",
