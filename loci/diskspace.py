@@ -56,9 +56,8 @@ class DiskState:
         return self.free_bytes is not None and self.free_bytes < self.min_free_bytes
 
     def report(self) -> dict[str, Any]:
-        """The `disk` block of /health."""
+        """The `disk` block of /health (no path: /health answers without a token; the log names it)."""
         return {
-            "path": str(self.path) if self.path else None,
             "free_bytes": self.free_bytes,
             "min_free_bytes": self.min_free_bytes,
             "writes": "refused" if self.low else "accepted",
@@ -95,9 +94,9 @@ class DiskGuard:
         state = self.state()
         if state.low:
             raise InsufficientStorage(
-                f"Insufficient storage: {state.free_bytes} bytes free on the filesystem holding {state.path}, "
-                f"below the reserve of {state.min_free_bytes} bytes (LOCI_MIN_FREE_BYTES). Writes are refused "
-                "until space is freed; reads still work."
+                f"Insufficient storage: {state.free_bytes} bytes free where Loci keeps its data, below the "
+                f"reserve of {state.min_free_bytes} bytes (LOCI_MIN_FREE_BYTES). Writes are refused until "
+                "space is freed; reads still work."
             )
 
     def has_room_for(self, needed_bytes: int) -> bool:
