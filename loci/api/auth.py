@@ -1,4 +1,5 @@
-"""Authentication: the API token guards every route but /health; admin routes also need the admin token.
+"""Authentication: the API token guards every route but /health and the API docs (/openapi.json, /docs
+and their files); admin routes also need the admin token.
 
 API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
 Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Both are compared in
