@@ -201,6 +201,7 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_document(service: S
     assert not untested, untested
 
 
+@pytest.mark.slow
 def test_stream_answers_as_documented(service: ServiceProcess) -> None:
     document = httpx.get(f"{service.base_url}/openapi.json", timeout=10).json()
     responses = document["paths"]["/stream"]["get"]["responses"]
