@@ -2,7 +2,9 @@
 
 Every write goes to the graph first (the record) and queues the embedding afterwards, so
 no request waits on a model. A failed request leaves nothing behind: a precomputed vector
-is written before the node and removed again if the node cannot be written.
+is written before the node and removed again if the node cannot be written. A write whose
+outcome is unknown (a timeout, a connection dropped) keeps its de-duplication claims and is
+settled once the graph answers (loci/unsettled.py), so a retry of it is stored once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from loci.services import Services
 from loci.stores.requests import fingerprint
 from loci.stores.vectors import VectorPoint
 from loci.timeutil import iso, utcnow
+from loci.unsettled import outcome_unknown
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +84,15 @@ def store_many(services: Services, requests: Sequence[StoreMemory]) -> list[Stor
     originals = _originals(services, prints, memories)
     new = [m for m in memories if m.id not in originals]
     new_prints = [p for p, m in zip(prints, memories, strict=True) if m.id not in originals]
+    given = {m.id: r.embedding for m, r in zip(memories, requests, strict=True) if r.embedding is not None}
     try:
         services.graph.create_memories(new)  # pending until their vectors exist: a crash loses nothing
-        given = {m.id: r.embedding for m, r in zip(memories, requests, strict=True) if r.embedding is not None}
         new = _store_vectors(services, new, given)
-    except LociError:
-        services.requests.release(new_prints)
+    except LociError as exc:
+        if outcome_unknown(exc):  # it may have landed: keep the claims, settle when the graph answers
+            services.settler.add(new, new_prints, given)
+        else:
+            services.requests.release([(p, m.id) for p, m in zip(new_prints, new, strict=True)])
         raise
     services.metrics.stored.inc(len(new))
     services.metrics.deduplicated.inc(len(memories) - len(new))
@@ -124,11 +130,23 @@ def _originals(services: Services, prints: list[str], memories: list[Memory]) ->
         if previous is None:
             continue
         original = batch.get(previous) or found.get(previous)
-        if original is None:  # the original was deleted since: this one takes its place
+        settled = previous not in batch and services.settler.settle_original(previous, original)
+        if original is None:  # deleted since, or its write never landed: this one takes its place
             services.requests.take_over(digest, memory.id)
             continue
+        if previous not in batch and not settled:
+            _queue_unfinished(services, original)
         originals[memory.id] = original
     return originals
+
+
+def _queue_unfinished(services: Services, memory: Memory) -> None:
+    """Queue a repeated store's original if a stage is still pending and nothing is working on it
+    (e.g. a write that timed out but landed, in an earlier process)."""
+    if memory.embedding_status is StageStatus.PENDING:
+        services.embedding_queue.adopt([memory.id])
+    if memory.enrichment_status is StageStatus.PENDING:
+        services.enrichment_queue.adopt([memory.id])
 
 
 def _store_vectors(services: Services, memories: list[Memory], given: dict[str, list[float]]) -> list[Memory]:

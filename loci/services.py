@@ -43,6 +43,7 @@ from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.requests import RequestLog
 from loci.stores.vectors import VectorStore, open_vector_store
+from loci.unsettled import Settler
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Services:
     consolidator: Consolidator
     scheduler: Scheduler
     requests: RequestLog
+    settler: Settler
+    """Stores whose outcome is unknown (a timeout), settled when the graph answers (loci/unsettled.py)."""
     metrics: Metrics
     activity: RequestActivity
     probe: StoreProbe
@@ -118,6 +121,7 @@ class Services:
         disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
         disk.state()  # already below the reserve: say so at start-up, not at the first write
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
+        requests = RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds)
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
             graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
@@ -146,7 +150,8 @@ class Services:
             sync=sync,
             consolidator=consolidator,
             scheduler=Scheduler(consolidator, settings, disk),
-            requests=RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds),
+            requests=requests,
+            settler=Settler(graph, vectors, requests, (embedding_queue, enrichment_queue), events),
             metrics=metrics,
             falkordb_server=server,
             probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
@@ -183,6 +188,7 @@ class Services:
             worker.start()
         self.scheduler.start()
         self.access.start()
+        self.settler.start()
 
     def close(self) -> None:
         """Stop the threads, then release the stores and the data directory (idempotent)."""
@@ -196,6 +202,7 @@ class Services:
         self.embedding_worker.stop()
         self.enrichment_worker.stop()
         self.access.stop()
+        self.settler.stop()
         self.background.shutdown(wait=True, cancel_futures=True)
         self.probe.close()
         self.vectors.close()

@@ -7,12 +7,19 @@ Two rules, both within IDEMPOTENCY_WINDOW_SECONDS:
 - without a key, storing the same content with the same tags, type and timestamp (when the
   client gives one) again returns the original memory's id, marked `deduplicated`.
 Keys expire on their own (Redis TTL) and live with the graph's data, so a restart keeps them.
+
+A request being processed holds its key with a marker that expires after
+IN_PROGRESS_LEASE_SECONDS (past any request's deadline), so a key whose release failed,
+because the store was briefly unreachable, is free again soon even before the settler
+(loci/unsettled.py) deletes it. Releases compare before deleting: a claim or marker that
+was taken over meanwhile is left to its new holder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,9 @@ from loci.errors import Conflict, GraphUnavailable, InvalidRequest
 from loci.memory import tag_key
 
 IN_PROGRESS = "in-progress"
+IN_PROGRESS_LEASE_SECONDS = 30
+"""How long a request's in-progress marker holds its key: longer than a store request can run
+(a few bounded graph calls), so it lapses only for a request whose release failed."""
 
 
 class IdempotencyMismatch(InvalidRequest):
@@ -34,6 +44,14 @@ class IdempotencyMismatch(InvalidRequest):
 class Replay:
     status: int
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A key held by the request being processed: its name and this request's own marker."""
+
+    name: str
+    marker: str
 
 
 def fingerprint(content: str, tags: Sequence[str], kind: str | None, timestamp: str | None) -> str:
@@ -53,12 +71,25 @@ return previous
 """
 """SET NX GET for every fingerprint in one round trip; '' where the key was free (now claimed)."""
 
+_RELEASE = """
+local freed = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    redis.call('DEL', key)
+    freed = freed + 1
+  end
+end
+return freed
+"""
+"""Delete each key only while it still holds the given value; returns how many were deleted."""
+
 
 class RequestLog:
     def __init__(self, client: redis.Redis, namespace: str, window: int) -> None:
         self._redis, self.window = client, window
         self._prefix = f"loci:{namespace}"
         self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -72,15 +103,16 @@ class RequestLog:
             raise refusal from exc
 
     # --- Idempotency-Key
-    def begin(self, key: str, request_hash: str) -> Replay | None:
-        """Claim a key for this request; the earlier response if the key was used already."""
+    def begin(self, key: str, request_hash: str) -> Replay | Lease | None:
+        """Claim a key for this request (a `Lease`); the earlier response if the key was used already.
+        None when keys are off."""
         if self.window <= 0:
             return None
         name = f"{self._prefix}:idem:{key}"
-        if self._call(
-            self._redis.set, name, json.dumps({"state": IN_PROGRESS, "hash": request_hash}), nx=True, ex=self.window
-        ):
-            return None
+        marker = json.dumps({"state": IN_PROGRESS, "hash": request_hash, "request": uuid.uuid4().hex})
+        lease = min(self.window, IN_PROGRESS_LEASE_SECONDS)
+        if self._call(self._redis.set, name, marker, nx=True, ex=lease):
+            return Lease(name, marker)
         stored = json.loads(self._call(self._redis.get, name) or "null")
         if stored is None:  # expired between the two calls: claim it now
             return self.begin(key, request_hash)
@@ -92,16 +124,17 @@ class RequestLog:
             raise Conflict("A request with this Idempotency-Key is still being processed")
         return Replay(stored["status"], stored["body"])
 
-    def finish(self, key: str, request_hash: str, status: int, body: dict[str, Any]) -> None:
+    def finish(self, lease: Lease, request_hash: str, status: int, body: dict[str, Any]) -> None:
         """Remember the response for repeats (only successes; a failure frees the key)."""
-        if self.window <= 0:
-            return
-        name = f"{self._prefix}:idem:{key}"
         if status >= 400:
-            self._call(self._redis.delete, name)
+            self.free(lease)
             return
         record = json.dumps({"state": "done", "hash": request_hash, "status": status, "body": body})
-        self._call(self._redis.set, name, record, ex=self.window)
+        self._call(self._redis.set, lease.name, record, ex=self.window)
+
+    def free(self, lease: Lease) -> None:
+        """Free a key held by a request that failed (unless another request holds it by now)."""
+        self._call(self._release, keys=[lease.name], args=[lease.marker])
 
     # --- de-duplication without a key
     def claim(self, fingerprints: Sequence[str], memory_ids: Sequence[str]) -> list[str | None]:
@@ -119,7 +152,9 @@ class RequestLog:
         if self.window > 0:
             self._call(self._redis.set, f"{self._prefix}:dedup:{digest}", memory_id, ex=self.window)
 
-    def release(self, fingerprints: Sequence[str]) -> None:
-        """Forget fingerprints of memories that were not stored after all (or were deleted)."""
-        if self.window > 0 and fingerprints:
-            self._call(self._redis.delete, *(f"{self._prefix}:dedup:{d}" for d in fingerprints))
+    def release(self, claims: Sequence[tuple[str, str]]) -> None:
+        """Forget (fingerprint, memory id) claims of memories that were not stored after all; a
+        fingerprint that points at another memory by now (taken over) is left as it is."""
+        if self.window > 0 and claims:
+            keys = [f"{self._prefix}:dedup:{digest}" for digest, _ in claims]
+            self._call(self._release, keys=keys, args=[memory_id for _, memory_id in claims])

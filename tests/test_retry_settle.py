@@ -1,0 +1,166 @@
+"""A store whose graph write timed out but landed is stored once on retry (issue 10, finding 7).
+
+A FalkorDB server of the test's own is frozen with SIGSTOP the moment the store's
+de-duplication claim appears, so the graph write that follows gets no answer within the
+graph timeout (503) yet runs once the server is resumed. Or writes are paused with
+`CLIENT PAUSE`, so the write that follows is dropped with its connection and never lands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from loci.memory import StageStatus
+from loci.services import Services
+from loci.stores.falkordb_server import FalkorDBServer
+from loci.stores.requests import fingerprint
+
+TAG = "settle-test"
+BATCH = 300
+"""Large enough that building the graph write takes longer than freezing the server."""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[FalkorDBServer]:
+    own = FalkorDBServer(tmp_path / "falkordb", supervise=False).start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def app(server: FalkorDBServer, make_stub_app: Callable[..., Flask]) -> Flask:
+    return make_stub_app(falkordb_host=server.host, falkordb_port=server.port, graph_timeout_seconds=0.3)
+
+
+def items(prefix: str) -> list[dict[str, object]]:
+    return [{"content": f"{prefix} memory {n}", "tags": [TAG]} for n in range(BATCH)]
+
+
+def claim_key(svc: Services, content: str) -> str:
+    return f"loci:{svc.settings.falkordb_graph}:dedup:{fingerprint(content, [TAG], None, None)}"
+
+
+class Freezer:
+    """Watches for a claim key from a connection of its own, then freezes (or pauses) the server."""
+
+    def __init__(self, server: FalkorDBServer, key: str, *, pause_writes_ms: int = 0) -> None:
+        self.admin = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
+        self.pid = int(self.admin.info("server")["process_id"])
+        self.key, self.pause_writes_ms = key, pause_writes_ms
+        self.fired = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.admin.exists(self.key):
+                if self.pause_writes_ms:
+                    self.admin.execute_command("CLIENT", "PAUSE", self.pause_writes_ms, "WRITE")
+                else:
+                    os.kill(self.pid, signal.SIGSTOP)
+                self.fired.set()
+                return
+
+    def resume(self) -> None:
+        self._thread.join(10)
+        if self.pause_writes_ms:  # the paused write's client has gone: it is dropped, never run
+            self.admin.execute_command("CLIENT", "UNPAUSE")
+        else:
+            os.kill(self.pid, signal.SIGCONT)
+        self.admin.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_a_retry_of_a_store_that_timed_out_but_landed_returns_the_originals(app: Flask, server: FalkorDBServer) -> None:
+    svc: Services = app.extensions["loci"]
+    client = app.test_client()
+    body, headers = {"memories": items("landed")}, {"Idempotency-Key": "batch-1"}
+    freezer = Freezer(server, claim_key(svc, "landed memory 0"))
+    try:
+        first = client.post("/memory/batch", json=body, headers=headers)  # its key's release fails too
+    finally:
+        resume_at = time.monotonic()
+        freezer.resume()
+    assert freezer.fired.is_set() and first.status_code == 503, first.json
+    wait_until(lambda: len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH)  # it landed after its timeout
+    originals = {m.id for m in svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)}
+
+    svc.settler.start()  # as the service runs it: the key is freed and the originals queued, no sync
+    wait_until(lambda: svc.settler.unsettled == 0)
+    retry = client.post("/memory/batch", json=body, headers=headers)
+    assert retry.status_code == 201, retry.json  # not 409: the failed request's key was freed
+    assert time.monotonic() - resume_at < 30  # by the settler, before the in-progress marker lapsed
+    assert set(retry.json["memory_ids"]) == originals
+    assert retry.json["deduplicated"] == list(range(BATCH)) and retry.json["stored"] == 0
+    assert len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH  # stored once
+
+    assert svc.embedding_queue.stats().pending == BATCH and svc.enrichment_queue.stats().pending == BATCH
+    svc.embedding_worker.drain()
+    svc.enrichment_worker.drain()
+    svc.embedding_worker.drain()
+    states = svc.graph.get_memories(sorted(originals))
+    assert all(m.embedding_status is StageStatus.COMPLETED for m in states.values())
+    assert all(m.enrichment_status is StageStatus.COMPLETED for m in states.values())
+    assert svc.vectors.count() == BATCH
+
+
+def test_a_retry_of_a_store_that_did_not_land_stores_it_once(app: Flask, server: FalkorDBServer) -> None:
+    svc: Services = app.extensions["loci"]
+    client = app.test_client()
+    body = {"memories": items("lost")}
+    freezer = Freezer(server, claim_key(svc, "lost memory 0"), pause_writes_ms=5000)
+    try:
+        first = client.post("/memory/batch", json=body)
+    finally:
+        freezer.resume()
+    assert freezer.fired.is_set() and first.status_code == 503, first.json
+    wait_until(lambda: client.get("/health").status_code == 200)
+    assert svc.graph.memories_by_tag([TAG], 2 * BATCH, 0) == []  # dropped with its connection
+    assert svc.settler.unsettled == BATCH  # its claims are kept until settled
+
+    retry = client.post("/memory/batch", json=body)
+    assert retry.status_code == 201 and retry.json["stored"] == BATCH and retry.json["deduplicated"] == []
+    assert svc.settler.unsettled == 0  # the retry settled the originals: not landed, claims taken over
+    again = client.post("/memory/batch", json=body)
+    assert again.json["deduplicated"] == list(range(BATCH)) and again.json["memory_ids"] == retry.json["memory_ids"]
+    assert len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH
+
+
+def test_the_settler_releases_claims_of_writes_that_did_not_land(app: Flask, server: FalkorDBServer) -> None:
+    svc: Services = app.extensions["loci"]
+    client = app.test_client()
+    key = claim_key(svc, "gone memory 0")
+    freezer = Freezer(server, key, pause_writes_ms=5000)
+    try:
+        first = client.post("/memory/batch", json={"memories": items("gone")})
+    finally:
+        freezer.resume()
+    assert first.status_code == 503
+    assert svc.graph.redis.exists(key)  # kept while the outcome is unknown
+    wait_until(lambda: _settled(svc))
+    assert not svc.graph.redis.exists(key)  # not landed: released
+    assert svc.embedding_queue.stats().pending == 0
+
+
+def _settled(svc: Services) -> bool:
+    try:
+        svc.settler.settle()
+    except Exception:  # the paused server may still refuse: poll again
+        return False
+    return svc.settler.unsettled == 0
