@@ -63,7 +63,7 @@ def test_a_stalled_graph_is_one_status_and_health_stays_quick(
 
         for _ in range(3):
             health, took = timed(lambda: client.get("/health"))
-            assert health.status_code == 503 and took < 1.5, took
+            assert health.status_code == 503 and took < 3.0, took  # 0.8 s deadline; generous for a shared machine
             assert health.json()["falkordb"] == "disconnected" and health.json()["errors"]["falkordb"]
             assert int(health.headers["retry-after"]) >= 1
 
@@ -75,7 +75,7 @@ def test_a_stalled_graph_is_one_status_and_health_stays_quick(
             answer, took = timed(call)
             assert answer.status_code == 503, answer.text
             assert answer.json()["code"] == 503 and int(answer.headers["retry-after"]) >= 1
-            assert took < GRAPH_DEADLINE * 2 + 1, took  # one deadline per graph call, no retries piled on
+            assert took < GRAPH_DEADLINE * 2 + 3, took  # one deadline per graph call, no retries piled on
 
         os.kill(pid, signal.SIGCONT)
         deadline = time.monotonic() + 30

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from loci.errors import LociError, StoreUnavailable
+from loci.errors import InsufficientStorage, LociError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
             response, status = envelope(exc.status, exc.message)
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
             return response, status
-        if exc.status >= 500:
+        if exc.status >= 500 and not isinstance(exc, InsufficientStorage):  # the disk guard logs a full disk once
             log.error(
                 "request failed",
                 extra={"event": "http.error", "status": exc.status, "path": request.path, "error": exc.message},

@@ -133,15 +133,20 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         self.start_framing(conn)
 
     def start_framing(self, conn: LociConn) -> None:
+        """Read the connection's next request; it usually arrived with the connection or its readiness,
+        so it is read at once, and the connection waits in the poller only when it is incomplete."""
         conn.sock.setblocking(False)
         conn.framer = RequestFramer(self.limits.max_body_bytes)
         conn.deadline = time.monotonic() + self.limits.header_seconds
         conn.stream = False
         self.framing.add(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
         early = conn.sock.take_buffered()  # a pipelined request read ahead with the previous one
         if early:
             self.take_bytes(conn, early)
+        if conn in self.framing:
+            self.on_request_bytes(conn, None)
+        if conn in self.framing:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
 
     def on_request_bytes(self, conn: LociConn, _: Any) -> None:
         try:
