@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from loci.launcher import ServiceProcess
+from loci.stores.falkordb_server import FalkorDBServer
 
 API_TOKEN = "openapi-test-api-token"
 ADMIN_TOKEN = "openapi-test-admin-token"
@@ -134,6 +136,40 @@ def test_docs_page_loads_without_a_token_under_a_strict_csp(secured: FlaskClient
     init.close()
     vendored = Path(__file__).resolve().parent.parent / "loci" / "static" / "swagger-ui"
     assert "5.35.0" in (vendored / "README.md").read_text() and (vendored / "LICENSE").is_file()
+
+
+def body_schema_error(document: dict[str, Any], path: str, method: str, status: int, body: Any) -> str | None:
+    """Why `body` does not match what the document says `method path` answers with `status` (None: it does)."""
+    response = document["paths"][path][method]["responses"][str(status)]
+    schema = {**response["content"]["application/json"]["schema"], "components": document["components"]}
+    errors = [error.message for error in jsonschema_rs.Draft202012Validator(schema).iter_errors(body)]
+    return "; ".join(errors) or None
+
+
+@pytest.fixture
+def own_falkordb(tmp_path: Path) -> Iterator[FalkorDBServer]:
+    server = FalkorDBServer(tmp_path / "own-falkordb").start()
+    yield server
+    server.stop()
+
+
+def test_answers_with_the_graph_down_are_as_documented(
+    own_falkordb: FalkorDBServer, make_app: Callable[..., Flask]
+) -> None:
+    """The fuzzing below never sees a store fail; these 503s are checked here."""
+    client = make_app(falkordb_host=own_falkordb.host, falkordb_port=own_falkordb.port).test_client()
+    document = client.get("/openapi.json").json
+    own_falkordb.stop()
+    health = client.get("/health")
+    assert health.status_code == 503 and health.json["status"] == "unhealthy"
+    assert body_schema_error(document, "/health", "get", 503, health.json) is None
+    some_id = "00000000-0000-4000-8000-000000000000"
+    for method, path, url in (("get", "/memory/{memory_id}", f"/memory/{some_id}"), ("post", "/memory", "/memory")):
+        answer = client.open(url, method=method.upper(), json={"content": "during the outage"})
+        assert answer.status_code == 503, answer.json
+        assert body_schema_error(document, path, method, 503, answer.json) is None
+    assert body_schema_error(document, "/health", "get", 200, {"status": "healthy"}) is not None  # it can fail
+    own_falkordb.start()  # so the app's teardown can drop its graph
 
 
 # --- the live service

@@ -124,7 +124,7 @@ def _operation(op: Op) -> Operation:
         requestBody=_request_body(op),
         responses={
             **{str(status): _ok(status, kind, op) for status, kind in op.ok.items()},
-            **{str(status): _error(status) for status in sorted({*op.errors, *FRONT})},
+            **{str(status): _error(status) for status in sorted({*op.errors, *FRONT} - set(op.ok))},
         },
         security=security,
     )
