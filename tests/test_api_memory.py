@@ -190,6 +190,7 @@ def test_unknown_routes_and_methods_use_the_envelope(client: FlaskClient) -> Non
     assert client.get("/nowhere").json["code"] == 404
     wrong = client.put("/memory")
     assert wrong.status_code == 405 and wrong.json["status"] == "error" and wrong.json["code"] == 405
+    assert set(wrong.headers["Allow"].replace(" ", "").split(",")) >= {"POST"}  # RFC 9110: a 405 names what is allowed
 
 
 def test_body_over_the_limit_is_413(make_app: Callable[..., Flask]) -> None:

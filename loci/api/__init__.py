@@ -119,8 +119,10 @@ def init_app(app: Flask, svc: Services) -> None:
         app.register_blueprint(module.bp)
 
 
-UNTRACKED_ENDPOINTS = frozenset({"health.health", "metrics.metrics", "stream.stream", "stream.status"})
-"""Probes, scrapes and the long-lived event stream do not hold background work back."""
+UNTRACKED_ENDPOINTS = frozenset(
+    {"health.health", "metrics.metrics", "stream.stream", "stream.status", "openapi.document", "openapi.docs", "static"}
+)
+"""Probes, scrapes, the API's own documentation and the long-lived event stream do not hold background work back."""
 
 
 def _track_activity(app: Flask, svc: Services) -> None:

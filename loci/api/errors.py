@@ -47,7 +47,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
-        return envelope(code, exc.description or exc.name)
+        response, status = envelope(code, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. the Allow header a 405 must carry (RFC 9110)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
