@@ -285,16 +285,17 @@ class FalkorDBServer:
             attempts += 1
             try:
                 self._launch(START_TIMEOUT_SECONDS)
-            except GraphUnavailable as exc:
+            except Exception as exc:  # the loop's edge: whatever kept it from starting, try again later
                 if self._stopping.is_set():
                     return None
                 log.error(
                     "falkordb restart failed",
+                    exc_info=not isinstance(exc, GraphUnavailable),  # a traceback only for the unexpected
                     extra={
                         "event": "falkordb.restart_failed",
                         "attempt": attempts,
                         "retry_in_s": _backoff(failures + attempts),
-                        "error": exc.message,
+                        "error": str(exc),
                     },
                 )
                 continue
