@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import bench_locomo as bench  # a script under scripts/ (on pytest's pythonpath, pyproject.toml)
 import pytest
-
-from loci.launcher import ROOT
-
-# the benchmark is a script, not a module of the package: load it from its file
-_spec = importlib.util.spec_from_file_location("bench_locomo", ROOT / "scripts" / "bench_locomo.py")
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["bench_locomo"] = bench  # dataclasses look their module up while the script runs
-_spec.loader.exec_module(bench)
 
 SAMPLE: dict[str, Any] = {
     "sample_id": "conv-t",
