@@ -88,6 +88,9 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Open every store and build the workers (not started yet)."""
+        # the free-space reserve under the embedded stores (loci/diskspace.py); below it, it says so at once
+        disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
+        disk.state()
         with ExitStack() as undo:  # on any failure, close what was opened, newest first
             data_lock = _lock_data_dir(settings.data_dir) if _uses_data_dir(settings) else None
             if data_lock:
@@ -111,15 +114,13 @@ class Services:
             graph.ping()
             graph.ensure_schema()
             dimension = configured_dimension(settings)
-            vectors = open_vector_store(settings, dimension)
+            vectors = open_vector_store(settings, dimension, disk)
             undo.callback(vectors.close)
             metrics = Metrics()
             provider = MeteredProvider(open_provider(settings, vectors.dimension), metrics)
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         activity = RequestActivity()
-        disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
-        disk.state()  # already below the reserve: say so at start-up, not at the first write
         embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
         requests = RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds)
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
@@ -132,7 +133,9 @@ class Services:
             vectors=vectors,
             provider=provider,
             embedding_queue=embedding_queue,
-            embedding_worker=EmbeddingWorker(graph, vectors, provider, embedding_queue, settings, events, activity),
+            embedding_worker=EmbeddingWorker(
+                graph, vectors, provider, embedding_queue, settings, events, activity, disk=disk
+            ),
             enrichment_queue=enrichment_queue,
             enrichment_worker=EnrichmentWorker(
                 graph,
@@ -143,6 +146,7 @@ class Services:
                 settings,
                 events,
                 activity,
+                disk=disk,
             ),
             activity=activity,
             access=AccessRecorder(graph, disk=disk),
@@ -159,10 +163,6 @@ class Services:
             disk=disk,
             _data_lock=data_lock,
         )
-        for worker in (services.embedding_worker, services.enrichment_worker):
-            worker.disk = disk  # pause below the free-space reserve (loci/diskspace.py)
-        if hasattr(vectors, "disk"):
-            vectors.disk = disk  # embedded Qdrant: index builds wait for room above the reserve
         services._register_gauges()
         atexit.register(services.close)  # stop the child server and flush the stores on exit
         return services

@@ -2,8 +2,9 @@
 
 A FalkorDB server of the test's own is frozen with SIGSTOP the moment the store's
 de-duplication claim appears, so the graph write that follows gets no answer within the
-graph timeout (503) yet runs once the server is resumed. Or writes are paused with
-`CLIENT PAUSE`, so the write that follows is dropped with its connection and never lands.
+graph timeout (503) yet runs once the server is resumed. Or the frozen server is killed and
+started again, so the write it had not run yet is lost with it and never lands. (`CLIENT
+PAUSE WRITE` would be gentler, but this redis build fails an assertion under it now and then.)
 """
 
 from __future__ import annotations
@@ -50,12 +51,13 @@ def claim_key(svc: Services, content: str) -> str:
 
 
 class Freezer:
-    """Watches for a claim key from a connection of its own, then freezes (or pauses) the server."""
+    """Watches for a claim key from a connection of its own, then freezes the server."""
 
-    def __init__(self, server: FalkorDBServer, key: str, *, pause_writes_ms: int = 0) -> None:
+    def __init__(self, server: FalkorDBServer, key: str, *, lose_the_write: bool = False) -> None:
+        self.server = server
         self.admin = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
         self.pid = int(self.admin.info("server")["process_id"])
-        self.key, self.pause_writes_ms = key, pause_writes_ms
+        self.key, self.lose_the_write = key, lose_the_write
         self.fired = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -64,20 +66,19 @@ class Freezer:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.admin.exists(self.key):
-                if self.pause_writes_ms:
-                    self.admin.execute_command("CLIENT", "PAUSE", self.pause_writes_ms, "WRITE")
-                else:
-                    os.kill(self.pid, signal.SIGSTOP)
+                os.kill(self.pid, signal.SIGSTOP)
                 self.fired.set()
                 return
 
     def resume(self) -> None:
         self._thread.join(10)
-        if self.pause_writes_ms:  # the paused write's client has gone: it is dropped, never run
-            self.admin.execute_command("CLIENT", "UNPAUSE")
-        else:
-            os.kill(self.pid, signal.SIGCONT)
         self.admin.close()
+        if not self.lose_the_write:
+            os.kill(self.pid, signal.SIGCONT)
+            return
+        os.kill(self.pid, signal.SIGKILL)  # the write it had received but not run dies with it
+        wait_until(lambda: not self.server.running)
+        self.server.start()  # same port and data: what it had answered (the claim) is back
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -124,14 +125,14 @@ def test_a_retry_of_a_store_that_did_not_land_stores_it_once(app: Flask, server:
     svc: Services = app.extensions["loci"]
     client = app.test_client()
     body = {"memories": items("lost")}
-    freezer = Freezer(server, claim_key(svc, "lost memory 0"), pause_writes_ms=5000)
+    freezer = Freezer(server, claim_key(svc, "lost memory 0"), lose_the_write=True)
     try:
         first = client.post("/memory/batch", json=body)
     finally:
         freezer.resume()
     assert freezer.fired.is_set() and first.status_code == 503, first.json
     wait_until(lambda: client.get("/health").status_code == 200)
-    assert svc.graph.memories_by_tag([TAG], 2 * BATCH, 0) == []  # dropped with its connection
+    assert svc.graph.memories_by_tag([TAG], 2 * BATCH, 0) == []  # lost with the server that had it
     assert svc.settler.unsettled == BATCH  # its claims are kept until settled
 
     retry = client.post("/memory/batch", json=body)
@@ -146,7 +147,7 @@ def test_the_settler_releases_claims_of_writes_that_did_not_land(app: Flask, ser
     svc: Services = app.extensions["loci"]
     client = app.test_client()
     key = claim_key(svc, "gone memory 0")
-    freezer = Freezer(server, key, pause_writes_ms=5000)
+    freezer = Freezer(server, key, lose_the_write=True)
     try:
         first = client.post("/memory/batch", json={"memories": items("gone")})
     finally:
@@ -161,6 +162,6 @@ def test_the_settler_releases_claims_of_writes_that_did_not_land(app: Flask, ser
 def _settled(svc: Services) -> bool:
     try:
         svc.settler.settle()
-    except Exception:  # the paused server may still refuse: poll again
+    except Exception:  # the restarted server may still be loading: poll again
         return False
     return svc.settler.unsettled == 0

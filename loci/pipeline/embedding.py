@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from loci.activity import RequestActivity
 from loci.config import Settings
+from loci.diskspace import DiskGuard
 from loci.embedding import EmbeddingProvider
 from loci.errors import LociError
 from loci.events import EventBus
@@ -46,6 +47,7 @@ class EmbeddingWorker(StageWorker):
         settings: Settings,
         events: EventBus | None = None,
         activity: RequestActivity | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         # A remote provider is waited on, so several requests in flight pay off; a local model is CPU-bound.
         in_flight = settings.embedding_concurrency if provider.remote else 1
@@ -66,6 +68,7 @@ class EmbeddingWorker(StageWorker):
             events=events,
             activity=activity,
             yield_seconds=settings.worker_yield_seconds,
+            disk=disk,
         )
         self.vectors, self.provider = vectors, provider
         self.similarity_threshold = settings.enrichment_similarity_threshold

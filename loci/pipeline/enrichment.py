@@ -26,6 +26,7 @@ from typing import Any
 
 from loci.activity import RequestActivity
 from loci.config import Settings
+from loci.diskspace import DiskGuard
 from loci.enrichment.entities import Entity, EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.text import first_sentence, term_counts, top_terms
@@ -57,6 +58,7 @@ class EnrichmentWorker(StageWorker):
         settings: Settings,
         events: EventBus | None = None,
         activity: RequestActivity | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         super().__init__(
             graph,
@@ -71,6 +73,7 @@ class EnrichmentWorker(StageWorker):
             events=events,
             activity=activity,
             yield_seconds=settings.worker_yield_seconds,
+            disk=disk,
         )
         self.embedding_queue, self.extractor, self.classifier = embedding_queue, extractor, classifier
         self.window = timedelta(days=settings.enrichment_temporal_window_days)

@@ -108,6 +108,7 @@ class StageWorker(ABC):
         events: EventBus | None = None,
         activity: RequestActivity | None = None,
         yield_seconds: float = 0.0,
+        disk: DiskGuard | None = None,
     ) -> None:
         self.graph, self.queue = graph, queue
         self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
@@ -116,8 +117,8 @@ class StageWorker(ABC):
         self.activity, self.yield_seconds = activity, yield_seconds
         self.stats = WorkerStats()
         self._outages = 0  # consecutive batches that found a store unreachable (any thread)
-        self.disk: DiskGuard | None = None
-        """Set by Services: below the free-space reserve the loop pauses, the queue keeping the work."""
+        self.disk = disk
+        """Below its free-space reserve the loop pauses, the queue keeping the work."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -31,11 +31,11 @@ class EmbeddedQdrantStore:
     """VectorStore over one qdrant-edge shard."""
 
     kind = "embedded"
-    disk: DiskGuard | None = None
-    """Set by Services: `maintain` only optimises with room to spare above LOCI_MIN_FREE_BYTES."""
 
-    def __init__(self, path: Path, dimension: int, autodetect: bool = True) -> None:
+    def __init__(self, path: Path, dimension: int, autodetect: bool = True, disk: DiskGuard | None = None) -> None:
         self.path = Path(path)
+        self.disk = disk
+        """With a guard, `maintain` only optimises with room to spare above LOCI_MIN_FREE_BYTES."""
         self._state = threading.Condition()
         self._closed = False
         self._active = 0  # calls under way; close() waits for them

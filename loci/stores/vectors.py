@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from loci.config import Settings
+from loci.diskspace import DiskGuard
 from loci.errors import ConfigError
 from loci.stores.filters import MemoryFilter
 
@@ -108,8 +109,8 @@ def resolve_dimension(configured: int, existing: int | None, autodetect: bool, w
     return existing
 
 
-def open_vector_store(settings: Settings, dimension: int) -> VectorStore:
-    """The vector store the settings ask for, with its collection ready."""
+def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None = None) -> VectorStore:
+    """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`)."""
     location = settings.qdrant_location
     if location:
         from loci.stores.qdrant_server import QdrantServerStore
@@ -128,4 +129,5 @@ def open_vector_store(settings: Settings, dimension: int) -> VectorStore:
         settings.data_dir / "qdrant" / settings.qdrant_collection,
         dimension=dimension,
         autodetect=settings.vector_size_autodetect,
+        disk=disk,
     )
