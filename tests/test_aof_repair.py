@@ -11,10 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ import redis
 from loci.config import AppendFsync
 from loci.stores.falkordb_aof import AOF_DIR, newest_incr_file
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
+from tests.filesystems import fill, small_filesystem
 
 pytestmark = pytest.mark.slow
 
@@ -137,31 +135,6 @@ def test_a_clean_start_logs_no_loss(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert not records(caplog, "falkordb.aof_truncated") and not records(caplog, "falkordb.aof_repaired")
 
 
-@contextmanager
-def small_tmpfs(where: Path, size_mb: int = 8) -> Iterator[Path]:
-    where.mkdir(parents=True, exist_ok=True)
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(where)], capture_output=True, check=False
-        )
-    except FileNotFoundError:
-        pytest.skip("no mount command on this machine")
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)], capture_output=True, check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
-
-
-def fill(fs: Path, leave: int) -> Path:
-    filler = fs / "filler"
-    stat = os.statvfs(fs)
-    filler.write_bytes(b"x" * max(0, stat.f_bavail * stat.f_frsize - leave))
-    return filler
-
-
 def write_until_refused(server: FalkorDBServer, limit: int = 5000) -> int:
     """Create nodes one query at a time until a write is refused; how many were acknowledged."""
     client = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
@@ -179,10 +152,11 @@ def write_until_refused(server: FalkorDBServer, limit: int = 5000) -> int:
 def test_always_a_full_disk_makes_the_child_exit_rather_than_acknowledge_and_it_comes_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with small_tmpfs(tmp_path / "fs") as fs:
+    with small_filesystem(tmp_path / "fs", 8, "tmpfs") as fs:
         server = FalkorDBServer(fs / "falkordb", appendfsync=AppendFsync.ALWAYS).start()
         try:
-            filler = fill(fs, leave=150_000)
+            filler = fs / "filler"
+            fill(filler, leave=150_000)
             with caplog.at_level(logging.INFO):
                 acknowledged = write_until_refused(server)
                 deadline = time.monotonic() + 30
@@ -202,10 +176,11 @@ def test_always_a_full_disk_makes_the_child_exit_rather_than_acknowledge_and_it_
 def test_everysec_a_stop_while_writes_are_held_back_says_they_are_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with small_tmpfs(tmp_path / "fs") as fs:
+    with small_filesystem(tmp_path / "fs", 8, "tmpfs") as fs:
         server = FalkorDBServer(fs / "falkordb", appendfsync=AppendFsync.EVERYSEC).start()
         try:
-            filler = fill(fs, leave=150_000)
+            filler = fs / "filler"
+            fill(filler, leave=150_000)
             acknowledged = write_until_refused(server)  # then MISCONF: redis holds the last write in memory
             client = redis.Redis(host=server.host, port=server.port)
             assert client.info("persistence")["aof_last_write_status"] == "err"
