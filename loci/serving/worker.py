@@ -188,6 +188,7 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         assert conn.framer is not None
         self.stop_framing(conn)
         conn.stream = conn.framer.path == STREAM_PATH
+        conn.framer = None  # its parser is done with this request; the bytes are in conn.sock
         conn.data_ready = True
         self.enqueue_req(conn)
 
