@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_enrichment.py
 	$(BIN)/python scripts/bench_ingest.py
 	$(BIN)/python scripts/bench_front.py
+	$(BIN)/python scripts/bench_stall.py
 	$(BIN)/python scripts/bench_durability.py
 
 # LoCoMo evidence recall against BM25 (not in `bench`: it ingests and asks every question of the dev split)
