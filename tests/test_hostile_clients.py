@@ -155,6 +155,21 @@ def test_slow_bodies_with_a_valid_token_hold_no_thread(service: ServiceProcess, 
         close()
 
 
+def test_clients_that_never_close_hold_nothing(service: ServiceProcess) -> None:
+    """A response that closes its connection lingers for the client's FIN in the event loop, never blocking it."""
+    idle = []
+    for _ in range(10):
+        sock = connect(service)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        idle.append(sock)  # read nothing, close nothing
+    try:
+        for _ in range(5):
+            assert health_within(service, 3.0) < 3.0
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def test_headers_that_never_finish_get_408_in_the_envelope(service: ServiceProcess) -> None:
     with connect(service) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
@@ -302,3 +317,19 @@ def test_the_stream_refusal_says_when_to_retry(service: ServiceProcess) -> None:
             stream.close()
     assert_envelope(status, headers, body, 503)
     assert int(headers["retry-after"]) >= 1
+
+
+def test_an_open_stream_does_not_hold_a_clean_stop(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SIGTERM ends the streams, so the worker exits in time and closes the stores (FalkorDB stopped cleanly)."""
+    root = tmp_path_factory.mktemp("stop")
+    service = ServiceProcess(root / "data", root / "service.log", {"EMBEDDING_PROVIDER": "placeholder"}).start()
+    stream, status = open_stream(service)
+    try:
+        assert status == 200
+        started = time.monotonic()
+        service.stop()
+        took = time.monotonic() - started
+    finally:
+        stream.close()
+    assert took < 25, took  # gunicorn's graceful timeout is 30 s: past it the worker is killed
+    assert '"event": "falkordb.stopped"' in service.log_tail(20_000)

@@ -4,13 +4,17 @@ The event loop reads each request whole before a thread takes it (loci/serving/f
 - headers must arrive within LOCI_HEADER_TIMEOUT_SECONDS and the body within
   LOCI_BODY_TIMEOUT_SECONDS (408 otherwise); a connection that sends nothing is closed;
 - a body over LOCI_MAX_REQUEST_BYTES is refused with 413 as soon as that is known, whether
-  the client declared its length or sent it chunked; requests buffered in memory at once
-  are capped by LOCI_MAX_BUFFERED_BYTES (503 beyond);
-- `GET /stream` subscribers run in a pool of their own (STREAM_MAX_SUBSCRIBERS threads),
-  so they never take a request thread;
+  the client declared its length or sent it chunked;
+- `GET /stream` subscribers run in a pool of their own (STREAM_MAX_SUBSCRIBERS threads; one
+  more is answered 503 at once), so they never take a request thread, and `/health` has two
+  threads of its own, so it answers even while every request thread waits on a stalled store;
+- bodies being received are held in memory up to LOCI_MAX_BUFFERED_BYTES together, until
+  their request is answered (503 for a body beyond that; requests without one are never
+  refused for it);
 - every error the server answers itself (the front's, and gunicorn's 400/414/431) is the
-  API's JSON envelope, and a refused connection is closed after a short linger, so the
-  client reads the answer instead of a reset;
+  API's JSON envelope, and a connection that closes (refused, or its response said so) is
+  read and discarded for a short linger in the event loop, never blocking it, so the client
+  reads the answer instead of a reset;
 - a response said `Connection: keep-alive` only if the connection really stays open: the
   body the application did not read is in memory, so it is always discarded in full.
 """
@@ -44,6 +48,9 @@ from loci.serving.framing import (
 
 STREAM_PATH = "/stream"
 """The server-sent events route (loci/api/stream.py): long-lived, so served from its own pool."""
+HEALTH_PATH = "/health"
+"""Served from a small pool of its own: a platform's health check must not queue behind requests."""
+HEALTH_THREADS = 2
 LINGER_SECONDS = 2.0
 """How long a refused connection is read and discarded before it is closed."""
 LINGER_MAX_BYTES = 1 << 20
@@ -93,8 +100,8 @@ class LociConn(TConn):  # type: ignore[misc]
         self.deadline = 0.0
         self.counted = 0
         """Bytes of this connection counted against LOCI_MAX_BUFFERED_BYTES."""
-        self.stream = False
-        self.in_stream_pool = False
+        self.pool = ""
+        """Which side pool ("stream", "health") runs its current request; "" for the request threads."""
         self.drained = 0
 
 
@@ -107,11 +114,14 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         self.framing: set[LociConn] = set()
         self.lingering: set[LociConn] = set()
         self.buffered = 0
-        self.streams = 0
-        self.stream_pool: ThreadPoolExecutor | None = None
+        self.streams: set[LociConn] = set()
+        self.side_pools: dict[str, ThreadPoolExecutor] = {}
 
     def init_process(self) -> None:
-        self.stream_pool = ThreadPoolExecutor(self.limits.stream_slots, thread_name_prefix="loci-stream")
+        self.side_pools = {
+            "stream": ThreadPoolExecutor(self.limits.stream_slots, thread_name_prefix="loci-stream"),
+            "health": ThreadPoolExecutor(HEALTH_THREADS, thread_name_prefix="loci-health-http"),
+        }
         super().init_process()
 
     # --- the front: read a request whole, in the event loop
@@ -138,7 +148,6 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         conn.sock.setblocking(False)
         conn.framer = RequestFramer(self.limits.max_body_bytes)
         conn.deadline = time.monotonic() + self.limits.header_seconds
-        conn.stream = False
         self.framing.add(conn)
         early = conn.sock.take_buffered()  # a pipelined request read ahead with the previous one
         if early:
@@ -160,7 +169,7 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
 
     def take_bytes(self, conn: LociConn, data: bytes) -> None:
         assert conn.framer is not None
-        if self.buffered + len(data) > self.limits.max_buffered_bytes:
+        if conn.framer.headers_done and self.buffered + len(data) > self.limits.max_buffered_bytes:
             self.refuse(conn, Refusal(503, "The server is busy receiving other requests; retry shortly"))
             return
         conn.sock.feed(data)
@@ -187,16 +196,23 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         """The request is all here: a thread takes it, reading from memory."""
         assert conn.framer is not None
         self.stop_framing(conn)
-        conn.stream = conn.framer.path == STREAM_PATH
-        conn.framer = None  # its parser is done with this request; the bytes are in conn.sock
+        path, conn.framer = conn.framer.path, None  # its parser is done; the bytes are in conn.sock
+        conn.pool = {STREAM_PATH: "stream", HEALTH_PATH: "health"}.get(path, "")
+        if conn.pool == "stream" and len(self.streams) >= self.limits.stream_slots:
+            limit = self.limits.stream_slots
+            self.refuse(conn, Refusal(503, f"At most {limit} event streams at once (STREAM_MAX_SUBSCRIBERS)"))
+            return
         conn.data_ready = True
         self.enqueue_req(conn)
 
     def stop_framing(self, conn: LociConn) -> None:
         self.framing.discard(conn)
+        self.unregister(conn)
+
+    def release(self, conn: LociConn) -> None:
+        """Its request bytes no longer count against LOCI_MAX_BUFFERED_BYTES (answered, refused or gone)."""
         self.buffered -= conn.counted
         conn.counted = 0
-        self.unregister(conn)
 
     def unregister(self, conn: LociConn) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -204,10 +220,16 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
 
     # --- refusals and closing
     def refuse(self, conn: LociConn, refusal: Refusal) -> None:
-        """Answer in the envelope, then read and discard what the client still sends for a moment before closing."""
+        """Answer in the envelope, then close (lingering)."""
         self.stop_framing(conn)
         headers = {"Retry-After": "5"} if refusal.status == 503 else None
         self.send_quietly(conn, error_response(refusal.status, refusal.message, headers))
+        self.close_lingering(conn)
+
+    def close_lingering(self, conn: LociConn) -> None:
+        """Send FIN, then read and discard what the client still sends for a moment before closing: closing
+        with unread data would reset the connection and lose the answer. In the event loop, never blocking."""
+        self.release(conn)
         try:
             conn.sock.real.shutdown(socket.SHUT_WR)
         except OSError:
@@ -233,6 +255,7 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock.real.send(data)  # small: fits the socket's send buffer
 
     def drop(self, conn: LociConn) -> None:
+        self.release(conn)
         if conn in self.framing:
             self.stop_framing(conn)
         if conn in self.lingering:
@@ -257,25 +280,27 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
 
     # --- threads
     def enqueue_req(self, conn: LociConn) -> None:
-        pool = self.tpool
-        if conn.stream and self.stream_pool is not None and self.streams < self.limits.stream_slots:
-            pool, conn.in_stream_pool = self.stream_pool, True
-            self.streams += 1
+        pool = self.side_pools.get(conn.pool, self.tpool)
+        if conn.pool == "stream":
+            self.streams.add(conn)
         future = pool.submit(self.handle, conn)
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
 
     def finish_request(self, conn: LociConn, future: Future[Any]) -> None:
-        if conn.in_stream_pool:
-            conn.in_stream_pool = False
-            self.streams -= 1
+        self.release(conn)
+        self.streams.discard(conn)
+        conn.pool = ""
         kept = not future.cancelled() and future.exception() is None and future.result() is True
-        if kept and self.alive:
+        if not kept:
+            self.close_lingering(conn)
+            return
+        if self.alive:
             leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
             conn.sock.unread(leftover)
             if conn.sock.buffered:  # the client already sent its next request
                 self.start_framing(conn)
                 return
-        super().finish_request(conn, future)
+        super().finish_request(conn, future)  # back to the poller, kept alive
 
     def _keepalive_after(self, conn: LociConn, keepalive: bool) -> bool:
         """Discard the unread body (it is in memory), so a keep-alive promise holds whatever its size."""
@@ -284,9 +309,19 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
         limit = self.limits.max_body_bytes + MAX_HEADER_BYTES
         return bool(conn.parser.finish_body(deadline=time.monotonic() + 1.0, max_bytes=limit))
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: end the event streams too (each notices its socket closed within a second), or their
+        threads would hold the process past its graceful timeout and the stores would not be closed cleanly."""
+        super().handle_exit(sig, frame)
+        for conn in list(self.streams):
+            with contextlib.suppress(OSError):
+                conn.sock.real.shutdown(socket.SHUT_RDWR)
+        for pool in self.side_pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def handle_quit(self, sig: int, frame: Any) -> None:
-        if self.stream_pool is not None:
-            self.stream_pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.side_pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
         super().handle_quit(sig, frame)
 
     # --- gunicorn's own errors, in the envelope
