@@ -84,3 +84,5 @@ def test_a_stalled_graph_is_one_status_and_health_stays_quick(
             time.sleep(0.2)
         assert client.get(f"/memory/{kept}").json()["memory"]["content"] == "stored before the stall"
         assert client.post("/memory", json={"content": "after the stall"}).status_code == 201
+    log = service.log_tail(1_000_000)  # the outage is one line each way, not one per request that met it
+    assert log.count('"event": "falkordb.unreachable"') == 1 and log.count('"event": "falkordb.reachable"') == 1

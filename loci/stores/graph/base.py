@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ import redis
 from falkordb import FalkorDB
 
 from loci.diskspace import disk_refusal
-from loci.errors import GraphUnavailable, StoreError, StoreTimeout
+from loci.errors import GraphUnavailable, StoreError, StoreTimeout, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class GraphBase:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise GraphUnavailable(f"FalkorDB at {host}:{port} is unreachable: {exc}") from exc
         self._graph = self._db.select_graph(graph_name)
+        self._where = f"FalkorDB at {host}:{port}"
+        self._reachable = True
+        self._reachability = threading.Lock()
 
     # --- plumbing
     def _query(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[list[Any]]:
@@ -66,11 +70,13 @@ class GraphBase:
             run = self._graph.ro_query if read_only else self._graph.query
             result = run(cypher, params)
         except redis.exceptions.TimeoutError as exc:
-            raise StoreTimeout(f"FalkorDB at {self.host}:{self.port} did not answer in time: {exc}") from exc
+            raise self._unreachable(StoreTimeout(f"{self._where} did not answer in time: {exc}")) from exc
         except redis.exceptions.ConnectionError as exc:
-            raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
+            raise self._unreachable(GraphUnavailable(f"{self._where} is unreachable: {exc}")) from exc
         except redis.exceptions.ResponseError as exc:
             raise disk_refusal(exc, "FalkorDB") or StoreError(f"FalkorDB rejected a query: {exc}") from exc
+        if not self._reachable:
+            self._note_reachable(True, None)
         return result.result_set
 
     def ping(self) -> None:
@@ -78,7 +84,26 @@ class GraphBase:
         try:
             self._db.connection.ping()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise GraphUnavailable(f"FalkorDB at {self.host}:{self.port} is unreachable: {exc}") from exc
+            raise self._unreachable(GraphUnavailable(f"{self._where} is unreachable: {exc}")) from exc
+        if not self._reachable:
+            self._note_reachable(True, None)
+
+    def _unreachable(self, error: StoreUnavailable) -> StoreUnavailable:
+        if self._reachable:
+            self._note_reachable(False, error.message)
+        return error
+
+    def _note_reachable(self, reachable: bool, error: str | None) -> None:
+        """One log line when FalkorDB stops or starts answering (requests meeting an outage log nothing)."""
+        with self._reachability:
+            if self._reachable == reachable:
+                return
+            self._reachable = reachable
+        where = {"host": self.host, "port": self.port, "graph": self.graph_name}
+        if reachable:
+            log.info("FalkorDB answers again", extra={"event": "falkordb.reachable", **where})
+        else:
+            log.warning("FalkorDB is not answering", extra={"event": "falkordb.unreachable", **where, "error": error})
 
     def ensure_schema(self) -> None:
         """Create the indexes Loci relies on; existing ones are left as they are."""
