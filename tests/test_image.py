@@ -2,8 +2,9 @@
 
 No Docker engine runs here, so the test does what the Dockerfile does, with the same file
 set: the build context after `.dockerignore` (filtered by the Docker SDK's own rules),
-`pip install --no-deps .` into a fresh virtual environment, then gunicorn with the image's
-command until `/health` answers 200. The image installs the dependencies from
+`pip install --no-deps` of it into a fresh virtual environment, then gunicorn with the
+image's command, from a directory holding no sources (the image removes them), until
+`/health` answers 200. The image installs the dependencies from
 requirements.txt in a layer of their own; here the fresh environment borrows them from the
 test's environment through a `.pth` line, and `pip check` proves the package's declared
 dependencies are all there.
@@ -47,8 +48,8 @@ def build_context() -> set[str]:
 
 def test_the_image_copies_the_whole_context_and_installs_it_as_a_package() -> None:
     steps = dockerfile_instructions()
-    assert ("COPY", ". .") in steps, "the image must copy the project as a whole, not a list of files"
-    assert any(kind == "RUN" and "pip install --no-deps ." in args for kind, args in steps)
+    assert ("COPY", ". /src") in steps, "the image must copy the project as a whole, not a list of files"
+    assert any(kind == "RUN" and "pip install --no-deps /src && rm -rf /src" in args for kind, args in steps)
     command = json.loads(next(args for kind, args in steps if kind == "CMD"))
     assert command == ["gunicorn", "-c", "python:loci.serving.gunicorn_config", "app:app"]
     railway = (ROOT / "railway.toml").read_text()
@@ -58,11 +59,12 @@ def test_the_image_copies_the_whole_context_and_installs_it_as_a_package() -> No
 def test_the_context_holds_the_sources_and_nothing_local() -> None:
     files = build_context()
     assert {"app.py", "consolidation.py", "pyproject.toml", "requirements.txt", "loci/__init__.py"} <= files
-    assert not [f for f in files if f.startswith((".venv/", ".git/", "data/")) or "__pycache__" in f]
+    assert not [f for f in files if f.startswith((".venv/", ".git/", "data/", "tests/", ".env")) or "__pycache__" in f]
 
 
 def test_the_service_starts_from_the_image_file_set(tmp_path: Path) -> None:
-    context, venv = tmp_path / "app", tmp_path / "venv"
+    context, venv, workdir = tmp_path / "src", tmp_path / "venv", tmp_path / "app"
+    workdir.mkdir()
     for relative in build_context():
         target = context / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ def test_the_service_starts_from_the_image_file_set(tmp_path: Path) -> None:
     with open(log_path, "wb") as log:
         service = subprocess.Popen(
             [str(python), "-m", *command],
-            cwd=context,
+            cwd=workdir,
             env=env,
             stdout=log,
             stderr=log,  # gunicorn: on PATH in the image
