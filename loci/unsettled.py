@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loci.errors import GraphUnavailable, LociError, StoreTimeout
+from loci.errors import GraphUnavailable, LociError, StoreTimeout, StoreUnavailable
 from loci.events import EventBus
 from loci.memory import Memory, content_hash
 from loci.pipeline.queue import WorkQueue
@@ -111,8 +111,18 @@ class Settler:
             write = self._writes.pop(memory_id, None)
         if write is None:
             return False
-        if found is not None:
-            self._finish([write])
+        try:
+            if found is None and self._clock() - write.failed_at < SETTLE_GRACE_SECONDS:
+                # a stalled server may still run it: absent now does not mean it never lands
+                raise StoreUnavailable(
+                    "An earlier attempt of this store is being settled; retry in a moment", retry_after=1
+                )
+            if found is not None:
+                self._finish([write])
+        except LociError:
+            with self._lock:  # still unsettled: the thread (or the next retry) settles it
+                self._writes.setdefault(memory_id, write)
+            raise
         log.info(
             "store settled by a retry",
             extra={"event": "store.settled", "memory_id": memory_id, "landed": found is not None},
