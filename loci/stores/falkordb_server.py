@@ -270,7 +270,10 @@ class FalkorDBServer:
                 self._state = ServerState.RESTARTING
             if time.monotonic() - started >= STABLE_SECONDS:
                 failures = 0
-            self._log_exit(process, _backoff(failures))
+            try:
+                self._log_exit(process, _backoff(failures))
+            except Exception:  # reporting must never stop the restart (this thread's death would take the child)
+                log.exception("could not report the child's exit", extra={"event": "falkordb.exit_report_failed"})
             attempts = self._restart(failures)
             if attempts is None:
                 return
@@ -322,7 +325,8 @@ class FalkorDBServer:
         code = process.returncode
         extra: dict[str, Any] = {"event": "falkordb.exited", "code": code, "pid": process.pid, "port": self.port}
         if code is not None and code < 0:
-            extra["signal"] = signal.Signals(-code).name
+            signals = {int(s): s.name for s in signal.Signals}  # real-time signals have no name here
+            extra["signal"] = signals.get(-code, f"signal {-code}")
         log.error(
             "falkordb exited; restarting it",
             extra={**extra, "retry_in_s": retry_in, "log_tail": self._log_tail()},
