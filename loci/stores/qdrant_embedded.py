@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 OPTIMIZE_AFTER_WRITES = 5000
 """Rebuild indexes once this many points were written since the last optimisation."""
+ROOM_RECHECK_SECONDS = 30.0
+"""After finding no room for an optimisation, how long before the shard's size is measured again."""
 
 
 class EmbeddedQdrantStore:
@@ -36,6 +39,7 @@ class EmbeddedQdrantStore:
         self.path = Path(path)
         self.disk = disk
         """With a guard, `maintain` only optimises with room to spare above LOCI_MIN_FREE_BYTES."""
+        self._room_checked_at = -ROOM_RECHECK_SECONDS
         self._state = threading.Condition()
         self._closed = False
         self._active = 0  # calls under way; close() waits for them
@@ -184,7 +188,10 @@ class EmbeddedQdrantStore:
         """
         if self._closed or self._writes_since_optimize < OPTIMIZE_AFTER_WRITES:
             return False
+        if self.disk is not None and time.monotonic() < self._room_checked_at + ROOM_RECHECK_SECONDS:
+            return False  # no room at the last look: measuring the shard walks its files, so not at every idle pass
         if self.disk is not None and not self.disk.has_room_for(disk_usage(self.path)):
+            self._room_checked_at = time.monotonic()
             return False
         self._writes_since_optimize = 0
         self._call("optimize", self._shard.optimize)
