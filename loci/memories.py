@@ -19,10 +19,10 @@ from typing import Any
 from loci.api.schemas import PatchMemory, StoreMemory
 from loci.classify import classify
 from loci.errors import LociError, NotFound
-from loci.memory import Memory, Stage, StageStatus, content_hash
+from loci.memory import Memory, Stage, StageStatus
+from loci.pipeline.intake import announce, write_client_vectors
 from loci.services import Services
 from loci.stores.requests import fingerprint
-from loci.stores.vectors import VectorPoint
 from loci.timeutil import iso, utcnow
 from loci.unsettled import outcome_unknown
 
@@ -96,10 +96,7 @@ def store_many(services: Services, requests: Sequence[StoreMemory]) -> list[Stor
         raise
     services.metrics.stored.inc(len(new))
     services.metrics.deduplicated.inc(len(memories) - len(new))
-    services.embedding_queue.put_many(m.id for m in new if m.embedding_status is StageStatus.PENDING)
-    services.enrichment_queue.put_many(m.id for m in new)
-    for memory in new:
-        services.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
+    announce(new, services.embedding_queue, services.enrichment_queue, services.events)
     log.info(
         "memories stored",
         extra={
@@ -151,23 +148,12 @@ def _queue_unfinished(services: Services, memory: Memory) -> None:
 
 def _store_vectors(services: Services, memories: list[Memory], given: dict[str, list[float]]) -> list[Memory]:
     """Write the clients' vectors and mark those memories embedded; on failure remove the memories again."""
-    with_vectors = [m for m in memories if m.id in given]
-    if not with_vectors:
-        return memories
     try:
-        services.vectors.upsert([VectorPoint(m.id, given[m.id], m.payload()) for m in with_vectors])
-        services.graph.mark_embedded([(m.id, content_hash(m.content)) for m in with_vectors])
+        return write_client_vectors(services.graph, services.vectors, memories, given)
     except LociError:
         services.graph.delete_memories([m.id for m in memories])
-        _forget_vectors(services, [m.id for m in with_vectors])
+        _forget_vectors(services, [m.id for m in memories if m.id in given])
         raise
-    done = {m.id for m in with_vectors}
-    return [
-        m.with_changes(embedding_status=StageStatus.COMPLETED, embedded_hash=content_hash(m.content))
-        if m.id in done
-        else m
-        for m in memories
-    ]
 
 
 def pipeline_status(services: Services, ids: list[str]) -> dict[str, Any]:

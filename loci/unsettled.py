@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 from loci.errors import GraphUnavailable, LociError, StoreTimeout, StoreUnavailable
 from loci.events import EventBus
-from loci.memory import Memory, content_hash
+from loci.memory import Memory
+from loci.pipeline.intake import announce, write_client_vectors
 from loci.pipeline.queue import WorkQueue
 from loci.stores.graph import GraphStore
 from loci.stores.requests import Lease, RequestLog
-from loci.stores.vectors import VectorPoint, VectorStore
+from loci.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -169,18 +170,12 @@ class Settler:
         return len(writes)
 
     def _finish(self, writes: Sequence[UnsettledWrite]) -> None:
-        """What a store does after its graph write: client vectors, queues, events."""
+        """What a store does after its graph write (loci/pipeline/intake.py): client vectors, queues, events."""
         if not writes:
             return
-        given = [w for w in writes if w.vector is not None]
-        if given:
-            self.vectors.upsert([VectorPoint(w.memory.id, w.vector or [], w.memory.payload()) for w in given])
-            self.graph.mark_embedded([(w.memory.id, content_hash(w.memory.content)) for w in given])
-        self.embedding_queue.put_many(w.memory.id for w in writes if w.vector is None)
-        self.enrichment_queue.put_many(w.memory.id for w in writes)
-        for write in writes:
-            memory = write.memory
-            self.events.publish("memory.stored", memory_id=memory.id, type=memory.type, tags=memory.tags)
+        given = {w.memory.id: w.vector for w in writes if w.vector is not None}
+        written = write_client_vectors(self.graph, self.vectors, [w.memory for w in writes], given)
+        announce(written, self.embedding_queue, self.enrichment_queue, self.events)
 
     # --- the thread
     def start(self) -> None:
