@@ -20,10 +20,12 @@ import pytest
 import redis
 from flask import Flask
 
+from loci.errors import Conflict
 from loci.memory import StageStatus
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
-from loci.stores.requests import fingerprint
+from loci.stores.graph import GraphStore
+from loci.stores.requests import Lease, Replay, RequestLog, fingerprint
 
 TAG = "settle-test"
 BATCH = 300
@@ -168,3 +170,18 @@ def _settled(svc: Services) -> bool:
     except Exception:  # the restarted server may still be loading: poll again
         return False
     return svc.settler.unsettled == 0
+
+
+def test_a_request_that_outlived_its_lease_does_not_overwrite_the_next_ones_key(graph: GraphStore) -> None:
+    log = RequestLog(graph.redis, graph.graph_name, window=60)
+    first = log.begin("key-1", "hash")
+    assert isinstance(first, Lease)
+    graph.redis.delete(first.name)  # its in-progress lease lapsed (a very slow request)
+    second = log.begin("key-1", "hash")
+    assert isinstance(second, Lease)
+    log.finish(first, "hash", 201, {"memory_id": "from-the-first"})  # the slow one ends after all
+    with pytest.raises(Conflict):  # the key is still the second request's, in progress
+        log.begin("key-1", "hash")
+    log.finish(second, "hash", 201, {"memory_id": "from-the-second"})
+    replay = log.begin("key-1", "hash")
+    assert isinstance(replay, Replay) and replay.body == {"memory_id": "from-the-second"}

@@ -83,6 +83,15 @@ return freed
 """
 """Delete each key only while it still holds the given value; returns how many were deleted."""
 
+_FINISH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return false
+"""
+"""Record a response only while the key still holds this request's in-progress marker: a request that
+outlived its lease must not overwrite the marker (or answer) of the request that took the key after it."""
+
 
 class RequestLog:
     def __init__(self, client: redis.Redis, namespace: str, window: int) -> None:
@@ -90,6 +99,7 @@ class RequestLog:
         self._prefix = f"loci:{namespace}"
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._finish = client.register_script(_FINISH)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -130,7 +140,7 @@ class RequestLog:
             self.free(lease)
             return
         record = json.dumps({"state": "done", "hash": request_hash, "status": status, "body": body})
-        self._call(self._redis.set, lease.name, record, ex=self.window)
+        self._call(self._finish, keys=[lease.name], args=[lease.marker, record, self.window])
 
     def free(self, lease: Lease) -> None:
         """Free a key held by a request that failed (unless another request holds it by now)."""
