@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -30,12 +32,15 @@ class LociFlask(Flask):
     url_map_class = _ExactPaths
 
 
-def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, start_workers: bool = True, clock: Callable[[], float] = time.monotonic
+) -> Flask:
     """Build the Flask app: settings, services (stores, provider, workers), routes.
 
     Without `settings` they are read from the environment. The workers start here, once
     per process, so they run under gunicorn as well as under `python app.py`. Tests pass
-    `start_workers=False` and drive the workers themselves (`drain()`).
+    `start_workers=False` and drive the workers themselves (`drain()`), and may pass a fake
+    monotonic `clock` for the work queues' retry times (see `Services.open`).
     """
     ignored: list[str] = []
     if settings is None:
@@ -49,7 +54,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app = LociFlask("loci")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = Services.open(settings)
+    services = Services.open(settings, clock=clock)
     api.init_app(app, services)
     services.scheduler.init_app(app)
     if start_workers:

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -86,8 +87,12 @@ class Services:
     _closed: bool = False
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
-        """Open every store and build the workers (not started yet)."""
+    def open(cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Services:
+        """Open every store and build the workers (not started yet).
+
+        `clock` is the monotonic clock the work queues schedule retries by; tests pass a fake
+        one and advance it instead of sleeping out a retry delay.
+        """
         # the free-space reserve under the embedded stores (loci/diskspace.py); below it, it says so at once
         disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
         disk.state()
@@ -121,7 +126,7 @@ class Services:
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers)
         activity = RequestActivity()
-        embedding_queue, enrichment_queue = WorkQueue("embedding"), WorkQueue("enrichment")
+        embedding_queue, enrichment_queue = WorkQueue("embedding", clock), WorkQueue("enrichment", clock)
         requests = RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds)
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
