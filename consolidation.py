@@ -43,7 +43,6 @@ from loci.timeutil import age_days, iso, utcnow
 log = logging.getLogger(__name__)
 
 TASKS = ("decay", "creative", "cluster", "forget")
-MODES = ("full", *TASKS)
 CLUSTER_NEIGHBOURS = 10
 """Nearest neighbours looked up per memory when clustering."""
 CLUSTER_MIN_RELEVANCE = 0.3

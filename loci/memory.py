@@ -99,8 +99,6 @@ AUTHORABLE_RELATIONS: tuple[RelationType, ...] = (
 )
 """The 11 types a client may create with /associate; also the default expansion set."""
 
-SUPERSEDING_RELATIONS: tuple[RelationType, ...] = (RelationType.INVALIDATED_BY, RelationType.EVOLVED_INTO)
-"""old -[type]-> new: the old memory is hidden from current-state recall."""
 
 RELATION_PROPERTIES: dict[RelationType, tuple[str, ...]] = {
     RelationType.PREFERS_OVER: ("context", "reason"),

@@ -39,7 +39,6 @@ from loci.timeutil import iso, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
 
-ENTITY_TAG_PREFIX = "entity:"
 PATTERN_THRESHOLD = 3
 """Earlier memories of a type needed before it counts as a pattern."""
 PATTERN_START_CONFIDENCE, PATTERN_STEP, PATTERN_MAX_CONFIDENCE = 0.35, 0.05, 0.95
