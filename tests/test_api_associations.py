@@ -7,6 +7,8 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 
+from loci.services import Services
+
 
 def new(client: FlaskClient, content: str, importance: float = 0.5) -> str:
     response = client.post("/memory", json={"content": content, "importance": importance})
@@ -100,3 +102,12 @@ def test_related_depth_types_and_errors(client: FlaskClient) -> None:
     assert client.get("/memories/xyz/related").status_code == 400
     unknown = client.get(f"/memories/{uuid.uuid4()}/related")
     assert unknown.status_code == 200 and unknown.json["related_memories"] == []  # as AutoMem answers
+
+
+def test_related_carries_the_enrichment_summary(client: FlaskClient, services: Services) -> None:
+    a = new(client, "a")
+    b = new(client, "Priya presented the roadmap in Berlin. It went well.")
+    client.post("/associate", json={"memory1_id": a, "memory2_id": b})
+    services.enrichment_worker.drain()
+    (related,) = client.get(f"/memories/{a}/related").json["related_memories"]
+    assert related["summary"] == "Priya presented the roadmap in Berlin."  # was always null: read from `extra`

@@ -11,7 +11,7 @@ from loci.api import json_object, services
 from loci.api.memory import int_param, memory_id_param
 from loci.api.schemas import Association, parse
 from loci.errors import InvalidRequest, LociError, NotFound
-from loci.memory import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, RelationType
+from loci.memory import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, Memory, RelationType
 from loci.timeutil import iso, utcnow
 
 bp = Blueprint("associations", __name__)
@@ -140,12 +140,12 @@ def related(memory_id: str) -> Any:
     )
 
 
-def _summary(memory: Any, relation_types: list[str], depth: int) -> dict[str, Any]:
+def _summary(memory: Memory, relation_types: list[str], depth: int) -> dict[str, Any]:
     return {
         "id": memory.id,
         "type": memory.type,
         "timestamp": memory.timestamp,
-        "summary": memory.extra.get("summary"),
+        "summary": memory.summary,
         "content": memory.content if len(memory.content) <= 160 else memory.content[:157] + "...",
         "importance": memory.importance,
         "confidence": memory.confidence,
