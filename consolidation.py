@@ -36,7 +36,7 @@ from loci.events import EventBus
 from loci.memory import Memory, RelationType, epoch
 from loci.recall.expansion import cosine
 from loci.stores.filters import MemoryFilter
-from loci.stores.graph import GraphStore, pages
+from loci.stores.graph import DecayRow, GraphStore, pages
 from loci.stores.vectors import VectorStore
 from loci.timeutil import age_days, iso, utcnow
 
@@ -103,7 +103,7 @@ def decay(
     }
 
 
-def _relevance(row: Any, settings: Settings, now: datetime) -> float:
+def _relevance(row: DecayRow, settings: Settings, now: datetime) -> float:
     age = age_days(row.timestamp, now) or 0.0
     since_access = age_days(row.last_accessed, now)
     return relevance(
@@ -268,8 +268,8 @@ def forget(
     rows = graph.iter_decay_rows(
         min_importance=None, excluded_types=settings.recall_excluded_types, include_archived=True
     )
-    for page in rows:
-        for row in page:
+    for batch in rows:
+        for row in batch:
             score = _relevance(row, settings, now)
             if score >= max(delete_below, archive_below) or (row.archived and score >= delete_below):
                 continue
@@ -280,15 +280,15 @@ def forget(
             else:
                 to_archive.append(row.id)
     if not dry_run:
-        for page in pages(to_archive):
-            graph.archive(page, iso(now))
-            vectors.set_payloads([(memory_id, {"archived": True}) for memory_id in page])
-        for page in pages(to_delete):
-            vectors.delete(graph.delete_memories(page))
+        for ids in pages(to_archive):
+            graph.archive(ids, iso(now))
+            vectors.set_payloads([(memory_id, {"archived": True}) for memory_id in ids])
+        for ids in pages(to_delete):
+            vectors.delete(graph.delete_memories(ids))
     return {"archived": len(to_archive), "deleted": len(to_delete), "protected": protected}
 
 
-def _protected(row: Any, settings: Settings, now: datetime) -> bool:
+def _protected(row: DecayRow, settings: Settings, now: datetime) -> bool:
     return bool(
         row.protected
         or row.importance >= settings.consolidation_importance_protection_threshold

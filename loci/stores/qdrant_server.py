@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from loci.errors import StoreError, VectorStoreUnavailable
 from loci.stores.filters import MemoryFilter, TagMode
 from loci.stores.vectors import KEYWORD_INDEXES, VectorHit, VectorPoint, resolve_dimension
+from loci.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +203,13 @@ def to_client_filter(where: MemoryFilter) -> models.Filter | None:
     if where.excluded_types:
         must_not.append(models.FieldCondition(key="type", match=models.MatchAny(any=list(where.excluded_types))))
     if where.start or where.end:
-        must.append(models.FieldCondition(key="timestamp", range=models.DatetimeRange(gte=where.start, lte=where.end)))
+        bounds = models.DatetimeRange(gte=_moment(where.start), lte=_moment(where.end))
+        must.append(models.FieldCondition(key="timestamp", range=bounds))
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _moment(stamp: str | None) -> datetime | None:
+    """A filter bound (stored ISO form) as the datetime DatetimeRange takes."""
+    return parse_timestamp(stamp) if stamp else None

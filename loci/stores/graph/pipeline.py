@@ -87,8 +87,8 @@ class PipelineQueries(GraphBase):
         )
         return [row[0] for row in result]
 
-    def stage_states(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Each existing memory's status and last error in every stage."""
+    def stage_states(self, ids: Sequence[str]) -> dict[str, dict[Stage, tuple[str, str | None]]]:
+        """Each existing memory's status (a StageStatus value) and last error in every stage."""
         rows = self._query(
             "UNWIND $ids AS id MATCH (m:Memory {id: id}) "
             "RETURN m.id, m.embedding_status, m.embedding_error, m.enrichment_status, m.enrichment_error",
