@@ -6,11 +6,13 @@
   local mode, so the store contract runs against both implementations.
 - `make_settings` / `app` / `client`: the app from `create_app(settings)` with workers not
   started; tests drive them with `drain()` instead of sleeping.
+- `clock`: a fake monotonic clock for the work queues, so retry delays pass when the test says.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from loci.stores.graph import GraphStore
 from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 from loci.stores.qdrant_server import QdrantServerStore
 from loci.stores.vectors import VectorStore
+from tests.helpers import FakeClock
 from tests.openai_server import OpenAIServer
 
 DIMENSION = 384
@@ -86,11 +89,12 @@ def make_settings(falkordb: FalkorDBServer, graph_name: str, tmp_path: Path) -> 
 
 @pytest.fixture
 def make_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Flask]]:
-    """Build apps (workers not started); each is closed and its graph dropped afterwards."""
+    """Build apps (workers not started); each is closed and its graph dropped afterwards.
+    `clock=` gives the work queues a fake monotonic clock (tests.helpers.FakeClock)."""
     apps: list[Flask] = []
 
-    def make(**overrides: Any) -> Flask:
-        app = create_app(make_settings(**overrides), start_workers=False)
+    def make(*, clock: Callable[[], float] = time.monotonic, **overrides: Any) -> Flask:
+        app = create_app(make_settings(**overrides), start_workers=False, clock=clock)
         apps.append(app)
         return app
 
@@ -118,6 +122,12 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def services(app: Flask) -> Services:
     return app.extensions["loci"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A monotonic clock that moves only when advanced; pass it as `make_app(clock=clock)`."""
+    return FakeClock()
 
 
 @pytest.fixture

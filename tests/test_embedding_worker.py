@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -11,25 +10,31 @@ from flask import Flask
 
 from loci.memory import StageStatus
 from loci.services import Services
+from tests.helpers import PAST_ANY_RETRY, FakeClock, store, wait_until
 from tests.openai_server import OpenAIServer
 
 
 @pytest.fixture
-def stub_app(make_stub_app: Callable[..., Flask]) -> Flask:
-    """An app whose provider is the local OpenAI-compatible server (so faults can be scripted)."""
-    return make_stub_app()
-
-
-def store(app: Flask, content: str, **fields: object) -> str:
-    response = app.test_client().post("/memory", json={"content": content, **fields})
-    assert response.status_code == 201, response.json
-    return str(response.json["memory_id"])
+def stub_app(make_stub_app: Callable[..., Flask], clock: FakeClock) -> Flask:
+    """An app whose provider is the local OpenAI-compatible server (so faults can be scripted),
+    its queues on a fake clock (so a retry delay passes when the test advances it)."""
+    return make_stub_app(clock=clock)
 
 
 def status(svc: Services, memory_id: str) -> StageStatus:
     memory = svc.graph.get_memory(memory_id)
     assert memory is not None
     return memory.embedding_status
+
+
+def run_until_done(svc: Services, memory_id: str, clock: FakeClock, passes: int = 10) -> None:
+    """Work the embedding queue, moving the clock past each retry delay, until the memory is no longer pending."""
+    for _ in range(passes):
+        svc.embedding_worker.drain()
+        if status(svc, memory_id) is not StageStatus.PENDING:
+            return
+        clock.advance(PAST_ANY_RETRY)
+    raise AssertionError(f"{memory_id} still pending after {passes} passes")
 
 
 def test_one_provider_call_and_one_upsert_per_batch(stub_app: Flask, openai_server: OpenAIServer) -> None:
@@ -44,7 +49,9 @@ def test_one_provider_call_and_one_upsert_per_batch(stub_app: Flask, openai_serv
     assert svc.embedding_worker.stats.processed == 12
 
 
-def test_a_failed_call_is_retried_later_not_slept_on(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_a_failed_call_is_retried_later_not_slept_on(
+    stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock
+) -> None:
     svc: Services = stub_app.extensions["loci"]
     memory_id = store(stub_app, "retry me")
     openai_server.stub.fail_next(1, status=503)
@@ -55,21 +62,21 @@ def test_a_failed_call_is_retried_later_not_slept_on(stub_app: Flask, openai_ser
     assert memory.embedding_attempts == 1 and "503" in (memory.embedding_error or "")
     assert svc.embedding_queue.stats().delayed == 1
     assert svc.vectors.count() == 0
-    time.sleep(0.06)  # the retry delay (base 0.01 s, max 0.05 s) has passed
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is StageStatus.PENDING  # not yet: the retry waits for its time
+    clock.advance(0.06)  # the retry delay (base 0.01 s, max 0.05 s) has passed
     svc.embedding_worker.drain()
     assert status(svc, memory_id) is StageStatus.COMPLETED
     assert svc.vectors.count() == 1
 
 
 def test_after_max_attempts_the_memory_is_marked_failed_with_the_reason(
-    stub_app: Flask, openai_server: OpenAIServer
+    stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock
 ) -> None:
     svc: Services = stub_app.extensions["loci"]
     memory_id = store(stub_app, "doomed")
     openai_server.stub.fail_next(3, status=500)
-    deadline = time.monotonic() + 5
-    while status(svc, memory_id) is StageStatus.PENDING and time.monotonic() < deadline:
-        svc.embedding_worker.run_once(wait=0.1)
+    run_until_done(svc, memory_id, clock)
     memory = svc.graph.get_memory(memory_id)
     assert memory is not None
     assert memory.embedding_status is StageStatus.FAILED
@@ -80,14 +87,17 @@ def test_after_max_attempts_the_memory_is_marked_failed_with_the_reason(
     assert svc.embedding_queue.is_idle(include_delayed=True)
 
 
-def test_retry_after_from_a_429_is_honoured(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_retry_after_from_a_429_is_honoured(stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock) -> None:
     svc: Services = stub_app.extensions["loci"]
     memory_id = store(stub_app, "rate limited")
     openai_server.stub.fail_next(1, status=429, retry_after=0.4)
     svc.embedding_worker.run_once()
     svc.embedding_worker.drain()
     assert status(svc, memory_id) is StageStatus.PENDING  # still waiting out Retry-After
-    time.sleep(0.45)
+    clock.advance(0.3)  # past the backoff (at most 0.05 s), not yet past Retry-After
+    svc.embedding_worker.drain()
+    assert status(svc, memory_id) is StageStatus.PENDING
+    clock.advance(0.15)
     svc.embedding_worker.drain()
     assert status(svc, memory_id) is StageStatus.COMPLETED
 
@@ -152,13 +162,15 @@ def test_a_memory_deleted_while_its_vector_is_computed_leaves_no_vector(
     openai_server.stub.latency = 0.3
     worker = threading.Thread(target=svc.embedding_worker.run_once)
     worker.start()
-    wait_for(lambda: bool(openai_server.stub.requests))  # the model call is under way
+    wait_until(lambda: bool(openai_server.stub.requests), 5.0, what="the model call")  # under way
     assert stub_app.test_client().delete(f"/memory/{memory_id}").status_code == 200
     worker.join()
     assert svc.vectors.count() == 0
 
 
-def test_a_malformed_provider_answer_is_retried_not_dropped(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_a_malformed_provider_answer_is_retried_not_dropped(
+    stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock
+) -> None:
     svc: Services = stub_app.extensions["loci"]
     memory_id = store(stub_app, "odd gateway")
     openai_server.stub.malformed = True
@@ -167,26 +179,19 @@ def test_a_malformed_provider_answer_is_retried_not_dropped(stub_app: Flask, ope
     assert memory is not None and memory.embedding_attempts == 1 and "malformed" in (memory.embedding_error or "")
     assert svc.embedding_queue.stats().delayed == 1
     openai_server.stub.malformed = False
-    time.sleep(0.06)
+    clock.advance(0.06)  # past the retry delay (at most 0.05 s)
     svc.embedding_worker.drain()
     assert status(svc, memory_id) is StageStatus.COMPLETED
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
-
-
-def test_one_bad_memory_does_not_use_up_the_attempts_of_its_batch(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_one_bad_memory_does_not_use_up_the_attempts_of_its_batch(
+    stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock
+) -> None:
     svc: Services = stub_app.extensions["loci"]
     good = [store(stub_app, f"fine text {n}") for n in range(3)]
     bad = store(stub_app, "poison pill")
     openai_server.stub.reject_text = "poison"
-    deadline = time.monotonic() + 10
-    while status(svc, bad) is StageStatus.PENDING and time.monotonic() < deadline:
-        svc.embedding_worker.run_once(wait=0.1)
+    run_until_done(svc, bad, clock)
     svc.embedding_worker.drain()
     assert all(status(svc, i) is StageStatus.COMPLETED for i in good)
     bad_memory = svc.graph.get_memory(bad)

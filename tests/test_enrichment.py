@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,20 +11,8 @@ from flask import Flask
 from loci.memory import Memory, StageStatus
 from loci.services import Services
 from loci.timeutil import iso, utcnow
+from tests.helpers import settle, store
 from tests.openai_server import OpenAIServer
-
-
-def store(app: Flask, content: str, **fields: Any) -> str:
-    response = app.test_client().post("/memory", json={"content": content, **fields})
-    assert response.status_code == 201, response.json
-    return str(response.json["memory_id"])
-
-
-def settle(svc: Services) -> None:
-    """Run both workers until neither has work (enrichment re-queues payload refreshes)."""
-    for _ in range(3):
-        svc.enrichment_worker.drain()
-        svc.embedding_worker.drain()
 
 
 def memory(svc: Services, memory_id: str) -> Memory:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ from flask.testing import FlaskClient
 
 from loci.memory import StageStatus
 from loci.services import Services
+from tests.helpers import FakeClock, settle, wait_until
 from tests.openai_server import OpenAIServer
 
 
@@ -22,17 +22,6 @@ def batch(client: FlaskClient, items: list[dict[str, Any]], **headers: str) -> A
 
 def count(svc: Services) -> int:
     return svc.graph.count_memories()
-
-
-def settle(svc: Services, timeout: float = 20.0) -> None:
-    """Run both workers in this thread until neither has anything left (retries included)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = svc.embedding_worker.run_once(wait=0.05) + svc.enrichment_worker.run_once(wait=0.05)
-        stats = svc.embedding_queue.stats(), svc.enrichment_queue.stats()
-        if not busy and all(s.pending == 0 and s.inflight == 0 for s in stats):
-            return
-    raise TimeoutError("workers did not settle")
 
 
 # --- POST /memory/batch
@@ -210,9 +199,13 @@ def test_a_zero_window_turns_both_rules_off(make_app: Callable[..., Flask]) -> N
 
 def test_keys_expire_after_the_window(make_app: Callable[..., Flask]) -> None:
     app = make_app(idempotency_window_seconds=1)
+    svc: Services = app.extensions["loci"]
     client = app.test_client()
     first = client.post("/memory", json={"content": "x"}).json["memory_id"]
-    time.sleep(1.2)
+    keys = f"loci:{svc.settings.falkordb_graph}:dedup:*"
+    (key,) = svc.graph.redis.scan_iter(match=keys)
+    assert 0 < svc.graph.redis.pttl(key) <= 1000  # the fingerprint is kept for the window (1 s)
+    wait_until(lambda: not list(svc.graph.redis.scan_iter(match=keys)), 10.0, what="the key to expire (Redis TTL)")
     assert client.post("/memory", json={"content": "x"}).json["memory_id"] != first
 
 
@@ -220,11 +213,13 @@ def test_keys_expire_after_the_window(make_app: Callable[..., Flask]) -> None:
 
 
 @pytest.fixture
-def stub_app(make_stub_app: Callable[..., Flask]) -> Flask:
-    return make_stub_app(embedding_max_attempts=2)
+def stub_app(make_stub_app: Callable[..., Flask], clock: FakeClock) -> Flask:
+    return make_stub_app(embedding_max_attempts=2, clock=clock)
 
 
-def test_status_partitions_ids_including_a_provider_failure(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_status_partitions_ids_including_a_provider_failure(
+    stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock
+) -> None:
     svc: Services = stub_app.extensions["loci"]
     client = stub_app.test_client()
     ids = batch(client, [{"content": "ready soon"}, {"content": "poison pill"}, {"content": "also fine"}]).json[
@@ -235,7 +230,7 @@ def test_status_partitions_ids_including_a_provider_failure(stub_app: Flask, ope
     assert before["pending_ids"] == ids and before["unknown_ids"] == [unknown] and before["completed_ids"] == []
 
     openai_server.stub.reject_text = "poison"
-    settle(svc)
+    settle(svc, clock)
     after = client.post("/memory/status", json={"ids": [*ids, unknown]}).json
     assert after["completed_ids"] == [ids[0], ids[2]]
     assert after["failed_ids"] == [ids[1]] and after["pending_ids"] == []
@@ -280,9 +275,7 @@ def test_remote_batches_are_embedded_with_bounded_concurrency(
     ids = batch(app.test_client(), [{"content": f"text {n}"} for n in range(12)]).json["memory_ids"]
     svc.embedding_worker.start()
     try:
-        deadline = time.monotonic() + 20
-        while svc.vectors.count() < len(ids) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: svc.vectors.count() >= len(ids), 20.0, what="every vector")
     finally:
         svc.embedding_worker.stop()
     assert svc.vectors.count() == len(ids)
@@ -290,12 +283,12 @@ def test_remote_batches_are_embedded_with_bounded_concurrency(
     assert all(len(r["input"]) <= 2 for r in openai_server.stub.requests)  # one request per batch
 
 
-def test_metrics_in_prometheus_format(stub_app: Flask, openai_server: OpenAIServer) -> None:
+def test_metrics_in_prometheus_format(stub_app: Flask, openai_server: OpenAIServer, clock: FakeClock) -> None:
     svc: Services = stub_app.extensions["loci"]
     client = stub_app.test_client()
     batch(client, [{"content": "one"}, {"content": "two"}, {"content": "one"}])
     openai_server.stub.fail_next(1, status=503)
-    settle(svc)
+    settle(svc, clock)
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
