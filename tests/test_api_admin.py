@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from loci.memory import StageStatus
 from loci.services import Services
+from tests.helpers import store
 
 API = {"Authorization": "Bearer api-token"}
 ADMIN = {**API, "X-Admin-Token": "admin-token"}
@@ -22,12 +22,6 @@ ADMIN = {**API, "X-Admin-Token": "admin-token"}
 @pytest.fixture
 def secured(make_app: Callable[..., Flask]) -> Flask:
     return make_app(api_token="api-token", admin_token="admin-token")
-
-
-def store(client: FlaskClient, content: str, **fields: Any) -> str:
-    response = client.post("/memory", json={"content": content, **fields}, headers=API)
-    assert response.status_code == 201, response.json
-    return str(response.json["memory_id"])
 
 
 ADMIN_ROUTES = [
@@ -60,7 +54,7 @@ def test_admin_routes_are_forbidden_without_an_admin_token(
 
 def test_a_dry_consolidation_needs_only_the_api_token(secured: Flask) -> None:
     client = secured.test_client()
-    store(client, "something to decay")
+    store(client, "something to decay", headers=API)
     response = client.post("/consolidate", json={"mode": "decay"}, headers=API)  # dry_run defaults to true
     assert response.status_code == 200
     body = response.json["consolidation"]
@@ -80,7 +74,7 @@ def test_bad_consolidate_bodies(secured: Flask, body: dict[str, Any], field: str
 def test_reprocess_queues_known_ids_and_reports_the_rest(secured: Flask) -> None:
     client = secured.test_client()
     svc: Services = secured.extensions["loci"]
-    known = store(client, "Lunch with Omar Haddad")
+    known = store(client, "Lunch with Omar Haddad", headers=API)
     svc.enrichment_worker.drain()
     unknown = str(uuid.uuid4())
     response = client.post("/enrichment/reprocess", json={"ids": [known, unknown]}, headers=ADMIN)
@@ -113,7 +107,7 @@ def test_enrichment_status(app: Flask, services: Services) -> None:
 def test_reembed_queues_and_forces(secured: Flask) -> None:
     client = secured.test_client()
     svc: Services = secured.extensions["loci"]
-    ids = [store(client, f"note {n}") for n in range(3)]
+    ids = [store(client, f"note {n}", headers=API) for n in range(3)]
     svc.embedding_worker.drain()
     dry = client.post("/admin/reembed", json={"dry_run": True, "limit": 2}, headers=ADMIN).json
     assert dry == {"status": "dry_run", "total": 2, "force": False}
@@ -128,7 +122,7 @@ def test_reembed_queues_and_forces(secured: Flask) -> None:
 def test_sync_repairs_missing_stale_and_orphaned_vectors(secured: Flask) -> None:
     client = secured.test_client()
     svc: Services = secured.extensions["loci"]
-    lost, stale, fine = (store(client, text) for text in ("lost vector", "stale payload", "all good"))
+    lost, stale, fine = (store(client, text, headers=API) for text in ("lost vector", "stale payload", "all good"))
     svc.embedding_worker.drain()
     svc.vectors.delete([lost])
     point = svc.vectors.retrieve([stale], with_vectors=True)[0]

@@ -12,16 +12,11 @@ from flask.testing import FlaskClient
 
 from loci.memory import StageStatus
 from loci.services import Services
-
-
-def store(client: FlaskClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/memory", json={"content": "something worth keeping", **body})
-    assert response.status_code == 201, response.json
-    return response.json  # type: ignore[no-any-return]
+from tests.helpers import store_body
 
 
 def test_store_returns_ids_at_once_and_queues_the_embedding(client: FlaskClient, services: Services) -> None:
-    body = store(client, tags=["project:loci", "Ops"], importance=0.8, metadata={"source": "chat"})
+    body = store_body(client, tags=["project:loci", "Ops"], importance=0.8, metadata={"source": "chat"})
     assert body["status"] == "success"
     uuid.UUID(body["memory_id"])
     assert body["embedding_status"] == "queued" and body["qdrant"] == "queued"
@@ -34,14 +29,14 @@ def test_store_returns_ids_at_once_and_queues_the_embedding(client: FlaskClient,
 
 
 def test_store_defaults_and_classification(client: FlaskClient) -> None:
-    body = store(client, content="We decided to use FalkorDB for the graph")
+    body = store_body(client, content="We decided to use FalkorDB for the graph")
     assert body["type"] == "Decision" and body["confidence"] == 0.6 and body["importance"] == 0.5
-    typed = store(client, type="preference")
+    typed = store_body(client, type="preference")
     assert typed["type"] == "Preference" and typed["confidence"] == 0.9
 
 
 def test_store_keeps_client_timestamps(client: FlaskClient) -> None:
-    body = store(
+    body = store_body(
         client, timestamp="2024-03-01T10:00:00Z", t_valid="2024-03-01T00:00:00", t_invalid="2025-01-01T00:00:00+02:00"
     )
     got = client.get(f"/memory/{body['memory_id']}").json["memory"]
@@ -53,7 +48,7 @@ def test_store_keeps_client_timestamps(client: FlaskClient) -> None:
 
 def test_store_with_a_precomputed_embedding_writes_the_vector_now(client: FlaskClient, services: Services) -> None:
     vector = [0.0] * 383 + [1.0]
-    body = store(client, embedding=vector)
+    body = store_body(client, embedding=vector)
     assert body["embedding_status"] == "provided" and body["qdrant"] == "stored"
     assert services.embedding_queue.stats().pending == 0
     (point,) = services.vectors.retrieve([body["memory_id"]])
@@ -63,7 +58,7 @@ def test_store_with_a_precomputed_embedding_writes_the_vector_now(client: FlaskC
 
 
 def test_get_patch_delete(client: FlaskClient, services: Services) -> None:
-    memory_id = store(client, tags=["a"])["memory_id"]
+    memory_id = store_body(client, tags=["a"])["memory_id"]
     services.embedding_worker.drain()
     before = client.get(f"/memory/{memory_id}").json["memory"]
 
@@ -87,7 +82,7 @@ def test_get_patch_delete(client: FlaskClient, services: Services) -> None:
 
 
 def test_patch_null_clears_tags_and_validity(client: FlaskClient) -> None:
-    memory_id = store(client, tags=["x"], t_invalid="2030-01-01T00:00:00Z")["memory_id"]
+    memory_id = store_body(client, tags=["x"], t_invalid="2030-01-01T00:00:00Z")["memory_id"]
     client.patch(f"/memory/{memory_id}", json={"tags": None, "t_invalid": None, "importance": None})
     got = client.get(f"/memory/{memory_id}").json["memory"]
     assert got["tags"] == [] and got["t_invalid"] is None and got["importance"] == 0.5
@@ -95,8 +90,8 @@ def test_patch_null_clears_tags_and_validity(client: FlaskClient) -> None:
 
 def test_by_tag_lists_and_deletes(client: FlaskClient, services: Services) -> None:
     for n in range(3):
-        store(client, tags=["Batch", f"n{n}"], importance=n / 10)
-    store(client, tags=["other"])
+        store_body(client, tags=["Batch", f"n{n}"], importance=n / 10)
+    store_body(client, tags=["other"])
     listed = client.get("/memory/by-tag?tags=batch&limit=2").json
     assert listed["count"] == 2 and listed["has_more"] is True
     assert [m["importance"] for m in listed["memories"]] == [0.2, 0.1]
@@ -161,7 +156,7 @@ def test_non_object_bodies_are_400(client: FlaskClient, services: Services, raw:
 
 
 def test_patch_validates_like_store(client: FlaskClient) -> None:
-    memory_id = store(client)["memory_id"]
+    memory_id = store_body(client)["memory_id"]
     for body, field in [
         ({"importance": 3}, "importance"),
         ({"content": ""}, "content"),

@@ -15,6 +15,7 @@ from loci.services import Services
 from loci.stores.falkordb_server import free_port
 from loci.stores.qdrant_server import QdrantServerStore
 from loci.timeutil import iso, utcnow
+from tests.helpers import store
 
 FACTS = {
     "db": "The team settled on PostgreSQL as the primary database for the billing service.",
@@ -24,12 +25,6 @@ FACTS = {
     "food": "Sam is allergic to peanuts and avoids Thai restaurants.",
     "trip": "The offsite in Lisbon is planned for the second week of May.",
 }
-
-
-def store(client: FlaskClient, content: str, **fields: Any) -> str:
-    response = client.post("/memory", json={"content": content, **fields})
-    assert response.status_code == 201, response.json
-    return str(response.json["memory_id"])
 
 
 @pytest.fixture
