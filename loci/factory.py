@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import Map
 
 from loci import api
@@ -28,8 +29,15 @@ class _ExactPaths(Map):
         super().__init__(*args, **kwargs)
 
 
+class _InOrderJSON(DefaultJSONProvider):
+    """Responses keep their keys in the order the views write them (AutoMem's order), not sorted."""
+
+    sort_keys = False
+
+
 class LociFlask(Flask):
     url_map_class = _ExactPaths
+    json_provider_class = _InOrderJSON
 
 
 def create_app(
@@ -53,7 +61,6 @@ def create_app(
         )
     app = LociFlask("loci")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.open(settings, clock=clock)
     api.init_app(app, services)
     services.scheduler.init_app(app)

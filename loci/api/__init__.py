@@ -19,7 +19,8 @@ from loci.services import Services
 
 
 def services() -> Services:
-    return current_app.extensions["loci"]  # type: ignore[no-any-return]
+    svc: Services = current_app.extensions["loci"]
+    return svc
 
 
 MAX_INT = 2**63 - 1

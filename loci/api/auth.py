@@ -14,14 +14,15 @@ import functools
 import hmac
 import ipaddress
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, request
 
 from loci.config import Settings
 from loci.errors import Forbidden, Unauthorized
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs"}
 
@@ -79,12 +80,12 @@ def check_admin(settings: Settings) -> None:
         raise Unauthorized("Admin authorization required")
 
 
-def require_admin(view: F) -> F:
+def require_admin(view: Callable[P, R]) -> Callable[P, R]:
     """Route decorator: the admin token as well as the API token."""
 
     @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         check_admin(current_app.extensions["loci"].settings)
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

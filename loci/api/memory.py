@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict
 
 from flask import Blueprint, jsonify, request
 
@@ -14,6 +14,7 @@ from loci.api.idempotency import idempotent
 from loci.api.schemas import PatchMemory, StoreMemory, parse
 from loci.errors import InvalidRequest
 from loci.memory import StageStatus, tag_keys_from_query
+from loci.services import Services
 
 bp = Blueprint("memory", __name__)
 
@@ -98,7 +99,14 @@ def _store_batch() -> tuple[dict[str, Any], int]:
     return body, 201
 
 
-def _limits(svc: Any) -> dict[str, int]:
+class _Limits(TypedDict):
+    """The validation context of StoreMemory."""
+
+    content_limit: int
+    dimension: int
+
+
+def _limits(svc: Services) -> _Limits:
     return {"content_limit": svc.settings.memory_content_hard_limit, "dimension": svc.vectors.dimension}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from werkzeug.datastructures import MultiDict
@@ -137,7 +137,7 @@ class MemoryFields(BaseModel):
 class StoreMemory(MemoryFields):
     """POST /memory."""
 
-    content: str  # type: ignore[assignment]  # required here
+    content: str  # required here
     embedding: Embedding = None
 
     @field_validator("t_invalid")
@@ -220,7 +220,10 @@ def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
     return InvalidRequest(f"Invalid '{field}': {message}" if field else message, field=field or None)
 
 
-def parse(model: type[BaseModel], data: Any, *, prefix: str = "", **context: Any) -> Any:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse(model: type[Model], data: Any, *, prefix: str = "", **context: Any) -> Model:
     """Validate `data` against `model`, raising InvalidRequest (400) on the first error."""
     try:
         return model.model_validate(data, context=context)
