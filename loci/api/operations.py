@@ -79,8 +79,8 @@ class Op:
     endpoint: str
     summary: str
     tag: str
-    ok: dict[int, type[BaseModel] | str]
-    """Success status -> response model, or a media type for bodies that are not JSON."""
+    ok: dict[int, type[BaseModel] | tuple[type[BaseModel], ...] | str]
+    """Success status -> response model (a tuple: any one of them), or a media type for bodies that are not JSON."""
     errors: tuple[int, ...] = ()
     body: type[BaseModel] | tuple[type[BaseModel], ...] | None = None
     body_required: bool = True
