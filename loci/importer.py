@@ -319,7 +319,8 @@ class Importer:
         response = self._request("POST", "/memory/status", json={"ids": ids})
         if response.status_code != 200:
             raise ImportFailed(f"POST /memory/status: {_describe(response)}")
-        return response.json()  # type: ignore[no-any-return]
+        body: dict[str, Any] = response.json()
+        return body
 
 
 def _refused_item(response: httpx.Response) -> int | None:

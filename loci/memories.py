@@ -263,7 +263,7 @@ def _forget_vectors(services: Services, ids: list[str]) -> None:
         )
 
 
-_CLEARED_BY_NULL = {"tags": [], "metadata": {}, "t_invalid": None}
+_CLEARED_BY_NULL: dict[str, list[str] | dict[str, Any] | None] = {"tags": [], "metadata": {}, "t_invalid": None}
 
 
 def _patch_changes(patch: PatchMemory) -> dict[str, Any]:

@@ -62,7 +62,8 @@ class StoreProbe:
         """(graph: GraphReport, vectors: point count), each within the deadline."""
         graph = self._start("graph", self._read_graph)
         vectors = self._start("vectors", self._read_vectors)
-        wait([graph, vectors], timeout=self.deadline)
+        both: list[Future[Any]] = [graph, vectors]
+        wait(both, timeout=self.deadline)
         return self._reading(graph, "FalkorDB"), self._reading(vectors, "the vector store")
 
     def _read_graph(self) -> GraphReport:

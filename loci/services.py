@@ -173,14 +173,13 @@ class Services:
         return services
 
     def _register_gauges(self) -> None:
-        for name, queue in (("embedding", self.embedding_queue), ("enrichment", self.enrichment_queue)):
-            self.metrics.gauge(
-                f"loci_{name}_queue_pending", f"Memories waiting for {name}", lambda q=queue: q.stats().pending
-            )
-            self.metrics.gauge(
-                f"loci_{name}_queue_inflight", f"Memories in {name} now", lambda q=queue: q.stats().inflight
-            )
+        self._register_queue_gauges("embedding", self.embedding_queue)
+        self._register_queue_gauges("enrichment", self.enrichment_queue)
         self.metrics.gauge("loci_stream_subscribers", "Open /stream connections", lambda: self.events.subscribers)
+
+    def _register_queue_gauges(self, name: str, queue: WorkQueue) -> None:
+        self.metrics.gauge(f"loci_{name}_queue_pending", f"Memories waiting for {name}", lambda: queue.stats().pending)
+        self.metrics.gauge(f"loci_{name}_queue_inflight", f"Memories in {name} now", lambda: queue.stats().inflight)
 
     def start(self) -> None:
         """Re-queue unfinished work and start the background threads, once per process."""

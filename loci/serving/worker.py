@@ -89,7 +89,7 @@ class FrontLimits:
         )
 
 
-class LociConn(TConn):  # type: ignore[misc]
+class LociConn(TConn):
     """A client connection and where its current request stands."""
 
     sock: BufferedSocket
@@ -105,7 +105,7 @@ class LociConn(TConn):  # type: ignore[misc]
         self.drained = 0
 
 
-class LociWorker(ThreadWorker):  # type: ignore[misc]
+class LociWorker(ThreadWorker):
     """gthread, with requests read whole by the event loop and streams in a pool of their own."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -280,7 +280,7 @@ class LociWorker(ThreadWorker):  # type: ignore[misc]
 
     # --- threads
     def enqueue_req(self, conn: LociConn) -> None:
-        pool = self.side_pools.get(conn.pool, self.tpool)
+        pool: ThreadPoolExecutor = self.side_pools[conn.pool] if conn.pool else self.tpool
         if conn.pool == "stream":
             self.streams.add(conn)
         future = pool.submit(self.handle, conn)
