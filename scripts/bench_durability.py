@@ -27,6 +27,7 @@ import random
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def batches(client: httpx.Client, items: list[str]) -> dict[str, float]:
     started = time.perf_counter()
     for start in range(0, len(items), BATCH):
         body = {"memories": [{"content": text} for text in items[start : start + BATCH]]}
-        samples.append(timed(lambda body=body: client.post("/memory/batch", json=body)))
+        samples.append(timed(partial(client.post, "/memory/batch", json=body)))
     elapsed = time.perf_counter() - started
     return {"memories": len(items), "per_s": round(len(items) / elapsed, 1), **summary(samples)}
 

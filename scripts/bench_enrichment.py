@@ -23,7 +23,7 @@ from typing import Any
 from bench_api import machine, memory_text
 
 from loci.api.schemas import StoreMemory
-from loci.config import Settings
+from loci.config import LogFormat, Settings
 from loci.factory import create_app
 from loci.memories import build_memory
 from loci.services import Services
@@ -33,8 +33,9 @@ SEED = 7
 
 
 def services(data_dir: Path, **overrides: Any) -> Services:
-    settings = Settings(data_dir=data_dir, log_level="WARNING", log_format="text", **overrides)
-    return create_app(settings, start_workers=False).extensions["loci"]  # type: ignore[no-any-return]
+    settings = Settings(data_dir=data_dir, log_level="WARNING", log_format=LogFormat.TEXT, **overrides)
+    svc: Services = create_app(settings, start_workers=False).extensions["loci"]
+    return svc
 
 
 def store(svc: Services, texts: list[str], stamps: list[str] | None = None) -> list[str]:
@@ -46,8 +47,8 @@ def store(svc: Services, texts: list[str], stamps: list[str] | None = None) -> l
         )
         for n, text in enumerate(texts)
     ]
-    for start in range(0, len(memories), 500):
-        svc.graph.create_memories(memories[start : start + 500])
+    for offset in range(0, len(memories), 500):
+        svc.graph.create_memories(memories[offset : offset + 500])
     ids = [memory.id for memory in memories]
     svc.embedding_queue.put_many(ids)
     svc.enrichment_queue.put_many(ids)

@@ -138,7 +138,7 @@ def remote_embedding_seconds(
 ) -> tuple[float, dict[str, Any]]:
     """Seconds for the embedding worker to embed `count` memories; the provider's call figures."""
     from loci.api.schemas import StoreMemory
-    from loci.config import Settings
+    from loci.config import EmbeddingProviderName, LogFormat, Settings
     from loci.factory import create_app
     from loci.memories import store_many
 
@@ -146,8 +146,8 @@ def remote_embedding_seconds(
         settings = Settings(
             data_dir=Path(tmp),
             log_level="WARNING",
-            log_format="text",
-            embedding_provider="openai",
+            log_format=LogFormat.TEXT,
+            embedding_provider=EmbeddingProviderName.OPENAI,
             openai_base_url=base_url,
             embedding_model="stub-embedder",
             vector_size=384,

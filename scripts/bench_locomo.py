@@ -330,7 +330,7 @@ def load_manifest(path: Path | None, file_sha: str, file_name: str) -> dict[str,
 
 def recall(client: httpx.Client, question: Question) -> tuple[list[str | None], float, float | None]:
     """Ranked dia ids (None where a result lacks one), client latency and the server's query_time_ms."""
-    params = {
+    params: dict[str, str | int] = {
         "query": question.text,
         "tags": f"conversation:{question.conversation}",
         "tag_match": "exact",
