@@ -6,14 +6,7 @@ import threading
 import time
 
 from loci.pipeline.queue import WorkItem, WorkQueue
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock
 
 
 def test_an_id_is_queued_once() -> None:
@@ -55,7 +48,7 @@ def test_retry_waits_for_its_time() -> None:
     queue.done(["a"])
     assert queue.stats().delayed == 1 and queue.stats().inflight == 0
     assert queue.take(1) == []
-    clock.now += 31
+    clock.advance(31)
     (again,) = queue.take(1)
     assert again == WorkItem("a", attempts=1)
 
@@ -63,10 +56,14 @@ def test_retry_waits_for_its_time() -> None:
 def test_a_lone_item_is_taken_without_lingering() -> None:
     queue = WorkQueue("t")
     queue.put("a")
-    started = time.perf_counter()
-    batch = queue.take(64, wait=1.0, linger=0.5)
+    # a take that lingered would wait up to linger / 5 = 12 s for more, and so gather "b", due in 2 s
+    late = threading.Timer(2.0, queue.put, args=("b",))
+    late.start()
+    try:
+        batch = queue.take(64, wait=1.0, linger=60.0)
+    finally:
+        late.cancel()
     assert [i.memory_id for i in batch] == ["a"]
-    assert time.perf_counter() - started < 0.1
 
 
 def test_take_blocks_until_work_arrives() -> None:
