@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from loci.config import AppendFsync
 from loci.stores.falkordb_aof import AOF_DIR, newest_incr_file
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
 from tests.filesystems import fill, small_filesystem
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -159,14 +159,11 @@ def test_always_a_full_disk_makes_the_child_exit_rather_than_acknowledge_and_it_
             fill(filler, leave=150_000)
             with caplog.at_level(logging.INFO):
                 acknowledged = write_until_refused(server)
-                deadline = time.monotonic() + 30
-                while not records(caplog, "falkordb.exited"):  # redis: "Can't recover from AOF write error"
-                    assert time.monotonic() < deadline, "the child did not exit on the write error"
-                    time.sleep(0.05)
+                # redis: "Can't recover from AOF write error"
+                wait_until(lambda: records(caplog, "falkordb.exited"), 30, what="the child to exit on the write error")
                 filler.unlink()
-                while server.state is not ServerState.RUNNING or server.restarts < 1:
-                    assert time.monotonic() < deadline, "the supervisor did not bring it back"
-                    time.sleep(0.05)
+                back = lambda: server.state is ServerState.RUNNING and server.restarts >= 1  # noqa: E731
+                wait_until(back, 30, what="the supervisor to bring it back")
             assert "Can't recover from AOF write error" in server.log_path.read_text()
             assert count_nodes(server) == acknowledged  # every acknowledged write, none more
         finally:

@@ -41,6 +41,7 @@ from loci.stores.graph import GraphStore
 from loci.stores.requests import RequestLog
 from loci.timeutil import iso, utcnow
 from tests.filesystems import MiB, fill, small_filesystem
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +50,6 @@ RESERVE = 16 * MiB
 HEADROOM = 2 * MiB
 """Free space above the reserve when the service test starts storing batches."""
 BATCH = 20
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, every: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
 
 
 # --- the guard

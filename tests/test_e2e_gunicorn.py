@@ -7,25 +7,16 @@ completed by the next process.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from loci.launcher import ServiceProcess
+from tests.helpers import wait_until
 from tests.openai_server import Fault, OpenAIServer
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
 
 
 def embedding_status(client: httpx.Client, memory_id: str) -> str:
@@ -46,7 +37,7 @@ def test_store_search_restart(tmp_path: Path) -> None:
         assert health["graph_server"] == "embedded" and health["vector_store"] == "embedded"
         assert health["embedding"]["provider"] == "local" and health["embedding"]["status"] == "running"
         ids = [client.post("/memory", json={"content": text}).json()["memory_id"] for text in facts]
-        wait_until(lambda: all(embedding_status(client, i) == "completed" for i in ids))
+        wait_until(lambda: all(embedding_status(client, i) == "completed" for i in ids), 60, what="every embedding")
         body = client.get("/recall", params={"query": "Which database holds our invoices?"}).json()
         assert body["results"][0]["id"] == ids[0]
 
@@ -64,11 +55,12 @@ def test_store_search_restart(tmp_path: Path) -> None:
         ):
             body = client.post("/memory", json={"content": "The on-call rotation changes every Monday."}).json()
             pending_id = body["memory_id"]
-            wait_until(lambda: bool(provider.stub.requests))  # the worker tried, and the provider refused
+            # the worker tried, and the provider refused
+            wait_until(lambda: bool(provider.stub.requests), 60, what="a provider call")
             assert embedding_status(client, pending_id) == "pending"
 
     with ServiceProcess(data_dir, log_path) as svc, httpx.Client(base_url=svc.base_url, timeout=10) as client:
-        wait_until(lambda: embedding_status(client, pending_id) == "completed")
+        wait_until(lambda: embedding_status(client, pending_id) == "completed", 60, what="the embedding")
         body = client.get("/recall", params={"query": "When does the on-call rotation change?"}).json()
         assert body["results"][0]["id"] == pending_id
         assert client.get("/health").json()["memory_count"] == len(facts) + 1

@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,15 +23,9 @@ import redis
 
 from loci.launcher import ServiceProcess
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def count_nodes(server: FalkorDBServer, graph: str = "g") -> int:
@@ -72,7 +66,7 @@ def test_a_killed_child_is_restarted_on_the_same_port_with_its_data(
 
     with caplog.at_level(logging.INFO, logger="loci.stores.falkordb_server"):
         os.kill(first_pid, signal.SIGKILL)
-        wait_for(lambda: server.restarts == 1 and server.state is ServerState.RUNNING, what="the restart")
+        wait_until(lambda: server.restarts == 1 and server.state is ServerState.RUNNING, what="the restart")
 
     assert server.pid not in (None, first_pid)
     assert count_nodes(server) == 100  # same data directory: the append-only file brought them back
@@ -107,16 +101,16 @@ def test_restarts_back_off_while_the_child_cannot_start(
     try:
         with caplog.at_level(logging.INFO, logger="loci.stores.falkordb_server"):
             os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: server.state is ServerState.RESTARTING, what="restarting")
+            wait_until(lambda: server.state is ServerState.RESTARTING, what="restarting")
             squatter.bind(("127.0.0.1", server.port))  # the port is taken: restarts fail until it is free
             failed = lambda: [r for r in caplog.records if getattr(r, "event", None) == "falkordb.restart_failed"]  # noqa: E731
-            wait_for(lambda: len(failed()) >= 2, what="two failed restarts")
+            wait_until(lambda: len(failed()) >= 2, what="two failed restarts")
             assert server.state is ServerState.RESTARTING
             delays = [record.retry_in_s for record in failed()]  # type: ignore[attr-defined]
             assert delays == sorted(delays) and delays[1] > delays[0]  # backing off
     finally:
         squatter.close()
-    wait_for(lambda: server.state is ServerState.RUNNING, what="the restart once the port is free")
+    wait_until(lambda: server.state is ServerState.RUNNING, what="the restart once the port is free")
     assert server.restarts == 1 and count_nodes(server) == 5
 
 
@@ -125,7 +119,7 @@ def test_stop_ends_supervision_even_mid_restart(tmp_path: Path) -> None:
     pid = server.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: server.state is ServerState.RESTARTING, what="restarting")
+    wait_until(lambda: server.state is ServerState.RESTARTING, what="restarting")
     server.stop()
     assert server.state is ServerState.STOPPED
     deadline = time.monotonic() + 2.0  # past the first restart's backoff: nothing comes back
@@ -210,7 +204,11 @@ def test_under_gunicorn_a_killed_child_comes_back_and_the_outage_logs_little(tmp
         assert falkordb_child_pid(data_dir) != pid
         fetched = client.get(f"/memory/{memory_id}", timeout=10)
         assert fetched.status_code == 200 and fetched.json()["memory"]["content"] == "stored before the crash"
-        wait_for(lambda: '"enrichment.outage_over"' in log_path.read_text(errors="replace")[log_start:], 60, "log")
+        wait_until(
+            lambda: '"enrichment.outage_over"' in log_path.read_text(errors="replace")[log_start:],
+            60,
+            what="the log line",
+        )
         lines = outage_lines(log_path.read_text(errors="replace")[log_start:])
 
     events = [json.loads(line).get("event") for line in lines]

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from loci.pipeline.groupcommit import GroupCommit
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
+from tests.helpers import wait_until
 
 
 def run_all(threads: list[threading.Thread]) -> None:
@@ -35,11 +28,11 @@ def test_entries_waiting_during_a_write_are_written_together_once() -> None:
     commits: GroupCommit[int] = GroupCommit(write)
     leader = threading.Thread(target=commits.submit, args=(0,))
     leader.start()
-    wait_until(lambda: writes)
+    wait_until(lambda: writes, 10, every=0.005)
     followers = [threading.Thread(target=commits.submit, args=(n,)) for n in range(1, 9)]
     for thread in followers:
         thread.start()
-    wait_until(lambda: commits.waiting == 8)
+    wait_until(lambda: commits.waiting == 8, 10, every=0.005)
     release.set()
     run_all([leader, *followers])
 
@@ -73,7 +66,7 @@ def test_a_failed_write_fails_every_entry_in_it_and_later_entries_still_go_throu
     threads += [threading.Thread(target=submit, args=(n,)) for n in (12, 13)]  # written together, failing together
     for thread in threads[1:]:
         thread.start()
-    wait_until(lambda: commits.waiting == 2)
+    wait_until(lambda: commits.waiting == 2, 10, every=0.005)
     release.set()
     run_all(threads)
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from loci.launcher import ServiceProcess
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +141,7 @@ def test_two_hundred_slow_header_clients_leave_health_answering(service: Service
         assert stored.status_code == 201
     finally:
         close()
-    assert max(took) < 5.0
+    assert max(took) < 5.0  # generous: /health answers in milliseconds; starved, it would not answer at all
 
 
 def test_slow_bodies_with_a_valid_token_hold_no_thread(service: ServiceProcess, api: httpx.Client) -> None:
@@ -296,14 +297,14 @@ def test_streams_take_no_request_thread_and_free_their_slot_when_closed(service:
     finally:
         for sock, _ in streams:
             sock.close()
-    deadline = time.monotonic() + 5.0  # closed streams free their slots within about a second
-    while True:
+
+    def a_slot_is_free() -> bool:
         sock, status = open_stream(service)
         sock.close()
-        if status == 200:
-            break
-        assert time.monotonic() < deadline, "closed streams kept their slots"
-        time.sleep(0.2)
+        return status == 200
+
+    # closed streams free their slots within about a second
+    wait_until(a_slot_is_free, 5.0, what="closed streams to free their slots", every=0.2)
 
 
 def test_the_stream_refusal_says_when_to_retry(service: ServiceProcess) -> None:

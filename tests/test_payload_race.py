@@ -24,6 +24,7 @@ from loci.errors import LociError
 from loci.memory import Stage, StageStatus
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
+from tests.helpers import wait_until
 from tests.openai_server import OpenAIServer
 
 MEMORIES = 300
@@ -59,13 +60,6 @@ def drained(svc: Services) -> bool:
     except LociError:  # frozen at this moment: look again
         return False
     return queues_idle and all(counts[stage].get(StageStatus.PENDING.value, 0) == 0 for stage in Stage)
-
-
-def wait_drained(svc: Services, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not drained(svc):
-        assert time.monotonic() < deadline, "pipeline did not drain"
-        time.sleep(0.2)
 
 
 def test_every_payload_matches_the_graph_after_the_race(
@@ -105,11 +99,12 @@ def test_every_payload_matches_the_graph_after_the_race(
                     ids += response.json["memory_ids"]
                     break
                 assert response.status_code == 503 and time.monotonic() < deadline, response.json
-        wait_drained(svc)  # the freezes go on while the pipeline works
+        # the freezes go on while the pipeline works
+        wait_until(lambda: drained(svc), 120, what="the pipeline to drain", every=0.2)
     finally:
         stop.set()
         chaos.join(30)
-    wait_drained(svc)
+    wait_until(lambda: drained(svc), 120, what="the pipeline to drain", every=0.2)
     svc.embedding_worker.stop()
     svc.enrichment_worker.stop()
 

@@ -26,6 +26,7 @@ from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.requests import Lease, Replay, RequestLog, fingerprint
+from tests.helpers import wait_until
 
 TAG = "settle-test"
 BATCH = 300
@@ -79,15 +80,8 @@ class Freezer:
             os.kill(self.pid, signal.SIGCONT)
             return
         os.kill(self.pid, signal.SIGKILL)  # the write it had received but not run dies with it
-        wait_until(lambda: not self.server.running)
+        wait_until(lambda: not self.server.running, 10, what="the killed server")
         self.server.start()  # same port and data: what it had answered (the claim) is back
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_a_retry_of_a_store_that_timed_out_but_landed_returns_the_originals(app: Flask, server: FalkorDBServer) -> None:
@@ -101,11 +95,12 @@ def test_a_retry_of_a_store_that_timed_out_but_landed_returns_the_originals(app:
         resume_at = time.monotonic()
         freezer.resume()
     assert freezer.fired.is_set() and first.status_code == 503, first.json
-    wait_until(lambda: len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH)  # it landed after its timeout
+    landed = lambda: len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH  # noqa: E731
+    wait_until(landed, 10, what="the write to land after its timeout")
     originals = {m.id for m in svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)}
 
     svc.settler.start()  # as the service runs it: the key is freed and the originals queued, no sync
-    wait_until(lambda: svc.settler.unsettled == 0)
+    wait_until(lambda: svc.settler.unsettled == 0, 10, what="settled")
     retry = client.post("/memory/batch", json=body, headers=headers)
     assert retry.status_code == 201, retry.json  # not 409: the failed request's key was freed
     assert time.monotonic() - resume_at < 30  # by the settler, before the in-progress marker lapsed
@@ -133,7 +128,7 @@ def test_a_retry_of_a_store_that_did_not_land_stores_it_once(app: Flask, server:
     finally:
         freezer.resume()
     assert freezer.fired.is_set() and first.status_code == 503, first.json
-    wait_until(lambda: client.get("/health").status_code == 200)
+    wait_until(lambda: client.get("/health").status_code == 200, 10, what="health")
     assert svc.graph.memories_by_tag([TAG], 2 * BATCH, 0) == []  # lost with the server that had it
     assert svc.settler.unsettled == BATCH  # its claims are kept until settled
 
@@ -159,7 +154,7 @@ def test_the_settler_releases_claims_of_writes_that_did_not_land(app: Flask, ser
         freezer.resume()
     assert first.status_code == 503
     assert svc.graph.redis.exists(key)  # kept while the outcome is unknown
-    wait_until(lambda: _settled(svc))
+    wait_until(lambda: _settled(svc), 10, what="settled")
     assert not svc.graph.redis.exists(key)  # not landed: released
     assert svc.embedding_queue.stats().pending == 0
 

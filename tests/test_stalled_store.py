@@ -18,6 +18,7 @@ import pytest
 
 from loci.launcher import ServiceProcess
 from loci.stores.falkordb_server import FalkorDBServer
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -78,10 +79,8 @@ def test_a_stalled_graph_is_one_status_and_health_stays_quick(
             assert took < GRAPH_DEADLINE * 2 + 3, took  # one deadline per graph call, no retries piled on
 
         os.kill(pid, signal.SIGCONT)
-        deadline = time.monotonic() + 30
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "did not recover after SIGCONT"
-            time.sleep(0.2)
+        healthy = lambda: client.get("/health").status_code == 200  # noqa: E731
+        wait_until(healthy, 30, what="recovery after SIGCONT", every=0.2)
         assert client.get(f"/memory/{kept}").json()["memory"]["content"] == "stored before the stall"
         assert client.post("/memory", json={"content": "after the stall"}).status_code == 201
     log = service.log_tail(1_000_000)  # the outage is one line each way, not one per request that met it
