@@ -22,10 +22,10 @@ from typing import Any
 
 from bench_api import machine, memory_text
 
-from loci.api.schemas import StoreMemory
 from loci.config import LogFormat, Settings
 from loci.factory import create_app
 from loci.memories import build_memory
+from loci.schemas import StoreMemory
 from loci.services import Services
 from loci.timeutil import iso, utcnow
 

@@ -137,10 +137,10 @@ def remote_embedding_seconds(
     base_url: str, count: int, concurrency: int, batch_size: int
 ) -> tuple[float, dict[str, Any]]:
     """Seconds for the embedding worker to embed `count` memories; the provider's call figures."""
-    from loci.api.schemas import StoreMemory
     from loci.config import EmbeddingProviderName, LogFormat, Settings
     from loci.factory import create_app
     from loci.memories import store_many
+    from loci.schemas import StoreMemory
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(

@@ -1,6 +1,6 @@
 """The HTTP API: one blueprint per resource, plus auth and error rendering.
 
-Views read top to bottom: parse and validate (`loci.api.schemas`), call the store or
+Views read top to bottom: parse and validate (`loci.schemas`), call the store or
 queue (`loci.memories`, `loci.recall`), respond. They reach the process's `Services`
 through `services()`.
 """
@@ -12,8 +12,8 @@ import math
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from werkzeug.datastructures import MultiDict
 
-from loci.api.schemas import query_values
 from loci.errors import InvalidRequest
 from loci.services import Services
 
@@ -89,6 +89,24 @@ def _check_query_string() -> None:
         for value in (name, *values):
             check_text(value, name)
     query_values(request.args)  # a scalar parameter given twice is a 400 on every route
+
+
+LIST_QUERY_PARAMS = frozenset({"tags", "exclude_tags", "queries", "ids", "relationship_types"})
+"""Query parameters that take several values (repeated, or comma-separated); their values are merged."""
+
+
+def query_values(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
+    """A query string as a dict for a model: list parameters keep every value; any other given
+    twice is a 400 naming it (the first value winning silently would hide the client's mistake)."""
+    values: dict[str, str | list[str]] = {}
+    for name, given in args.lists():
+        if name in LIST_QUERY_PARAMS:
+            values[name] = given
+        elif len(given) > 1:
+            raise InvalidRequest(f"Invalid '{name}': given {len(given)} times; it takes one value", field=name)
+        else:
+            values[name] = given[0]
+    return values
 
 
 def init_app(app: Flask, svc: Services) -> None:

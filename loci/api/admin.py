@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify, request
 
 from loci.api import json_object, services
 from loci.api.auth import require_admin
-from loci.api.schemas import AdminReembed, AdminSync, parse
 from loci.memory import Stage
+from loci.schemas import AdminReembed, AdminSync, parse
 
 bp = Blueprint("admin", __name__)
 

@@ -9,9 +9,9 @@ from flask import Blueprint, jsonify, request
 
 from loci.api import json_object, services
 from loci.api.memory import int_param, memory_id_param
-from loci.api.schemas import Association, parse
 from loci.errors import InvalidRequest, LociError, NotFound
 from loci.memory import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, Memory, RelationType
+from loci.schemas import Association, parse
 from loci.timeutil import iso, utcnow
 
 bp = Blueprint("associations", __name__)

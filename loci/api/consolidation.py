@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from loci.api import json_object, services
 from loci.api.auth import check_admin
-from loci.api.schemas import Consolidate, parse
+from loci.schemas import Consolidate, parse
 
 bp = Blueprint("consolidation", __name__)
 

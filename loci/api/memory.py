@@ -11,9 +11,9 @@ from flask import Blueprint, jsonify, request
 from loci import memories
 from loci.api import json_object, services
 from loci.api.idempotency import idempotent
-from loci.api.schemas import PatchMemory, StoreMemory, parse
 from loci.errors import InvalidRequest
 from loci.memory import StageStatus, tag_keys_from_query
+from loci.schemas import PatchMemory, StoreMemory, parse
 from loci.services import Services
 
 bp = Blueprint("memory", __name__)

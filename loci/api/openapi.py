@@ -2,7 +2,7 @@
 
 The document is built with openapi-pydantic (pydantic models of the OpenAPI 3.1 objects)
 from the models the API already validates with: request bodies and the /recall query
-from `loci.api.schemas` and `loci.recall.params`, responses from `loci.api.responses`,
+from `loci.schemas` and `loci.recall.params`, responses from `loci.api.responses`,
 routes from the table in `loci.api.operations`. tests/test_openapi.py checks the table
 against `app.url_map` and runs schemathesis against the live service with the document.
 

@@ -1,7 +1,7 @@
 """The table of every route for the OpenAPI document (`loci.api.openapi`): path, method, Flask
 endpoint, inputs, and the statuses it answers with.
 
-Most inputs are the models the views validate with (`loci.api.schemas`,
+Most inputs are the models the views validate with (`loci.schemas`,
 `loci.recall.params`). A few views read their input by hand (a batch, id lists, paging);
 the small models here describe those for the document only. tests/test_openapi.py
 checks the table against `app.url_map`, so a route missing from it fails the suite.
@@ -16,8 +16,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from loci.api import responses
-from loci.api.schemas import AdminReembed, AdminSync, Association, Consolidate, PatchMemory, StoreMemory
 from loci.recall.params import RecallParams
+from loci.schemas import AdminReembed, AdminSync, Association, Consolidate, PatchMemory, StoreMemory
 
 
 class StoreBatch(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from loci.api import services
+from loci.api import query_values, services
 from loci.recall.candidates import Candidate
 from loci.recall.engine import RecallResult
 from loci.recall.engine import recall as recall_memories
@@ -22,7 +22,7 @@ def recall() -> Any:
     started = time.perf_counter()
     svc = services()
     params = RecallParams.from_args(
-        request.args, max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
+        query_values(request.args), max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
     )
     result = recall_memories(svc, params, utcnow())
     body = response_body(result)

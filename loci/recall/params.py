@@ -7,15 +7,15 @@ their limits, as AutoMem does (`limit=500` becomes RECALL_MAX_LIMIT).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
-from werkzeug.datastructures import MultiDict
 
-from loci.api.schemas import Embedding, Timestamp, parse, query_values
 from loci.errors import InvalidRequest
 from loci.memory import tag_keys_from_query
+from loci.schemas import Embedding, Timestamp, parse
 from loci.stores.filters import TagMatch, TagMode
 
 TRUE = {"1", "true", "yes", "y", "on"}
@@ -129,11 +129,11 @@ class RecallParams(BaseModel):
         return self.state_mode is StateMode.CURRENT
 
     @classmethod
-    def from_args(cls, args: MultiDict[str, str], *, max_limit: int, dimension: int) -> RecallParams:
-        """Parse a query string; repeated list parameters are merged, aliases resolved (a repeated
-        scalar is a 400, see `query_values`)."""
+    def from_args(cls, args: Mapping[str, str | list[str]], *, max_limit: int, dimension: int) -> RecallParams:
+        """Parse a query string's values (the API gives each list parameter all its values and
+        refuses a repeated scalar: `loci.api.query_values`); aliases are resolved."""
         data: dict[str, Any] = {}
-        for raw_name, value in query_values(args).items():  # a repeated scalar is a 400 there
+        for raw_name, value in args.items():
             name = ALIASES.get(raw_name, raw_name)
             if name in data and raw_name != name:
                 continue  # the canonical name wins over an alias

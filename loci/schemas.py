@@ -5,6 +5,10 @@ with every field optional. Limits that depend on settings (content length, vecto
 come in through the validation context. `validation_error` turns a pydantic error into
 `InvalidRequest` naming the field, e.g. `Invalid 'importance': Input should be less than
 or equal to 1`.
+
+They sit below the HTTP layer, so the write path (loci/memories.py) and recall use them
+without importing Flask; turning a query string into values (`loci.api.query_values`)
+stays in loci/api/.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import uuid
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from werkzeug.datastructures import MultiDict
 
 from loci.errors import InvalidRequest
 from loci.memory import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
@@ -229,24 +232,6 @@ def parse(model: type[Model], data: Any, *, prefix: str = "", **context: Any) ->
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise validation_error(exc, prefix) from None
-
-
-LIST_QUERY_PARAMS = frozenset({"tags", "exclude_tags", "queries", "ids", "relationship_types"})
-"""Query parameters that take several values (repeated, or comma-separated); their values are merged."""
-
-
-def query_values(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
-    """A query string as a dict for a model: list parameters keep every value; any other given
-    twice is a 400 naming it (the first value winning silently would hide the client's mistake)."""
-    values: dict[str, str | list[str]] = {}
-    for name, given in args.lists():
-        if name in LIST_QUERY_PARAMS:
-            values[name] = given
-        elif len(given) > 1:
-            raise InvalidRequest(f"Invalid '{name}': given {len(given)} times; it takes one value", field=name)
-        else:
-            values[name] = given[0]
-    return values
 
 
 def _strict_bool(value: Any) -> Any:
