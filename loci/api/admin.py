@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from loci.api import json_object, services
 from loci.api.auth import require_admin
+from loci.api.inputs import json_object, services
 from loci.memory import Stage
 from loci.schemas import AdminReembed, AdminSync, parse
 

@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from loci.api import json_object, services
-from loci.api.memory import int_param, memory_id_param
+from loci.api.inputs import int_param, json_object, memory_id_param, services
 from loci.errors import InvalidRequest, LociError, NotFound
 from loci.memory import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, Memory, RelationType
 from loci.schemas import Association, parse

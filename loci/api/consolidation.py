@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from loci.api import json_object, services
 from loci.api.auth import check_admin
+from loci.api.inputs import json_object, services
 from loci.schemas import Consolidate, parse
 
 bp = Blueprint("consolidation", __name__)

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from loci import __version__
-from loci.api import services
+from loci.api.inputs import services
 from loci.memory import Stage
 from loci.pipeline.queue import WorkQueue
 from loci.pipeline.worker import StageWorker

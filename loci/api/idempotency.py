@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from loci.api import services
+from loci.api.inputs import services
 from loci.errors import InvalidRequest, LociError
 from loci.services import Services
 from loci.stores.requests import Lease, Replay

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from loci.api import services
+from loci.api.inputs import services
 
 bp = Blueprint("insights", __name__)
 

@@ -9,8 +9,8 @@ from typing import Any, NoReturn, TypedDict
 from flask import Blueprint, jsonify, request
 
 from loci import memories
-from loci.api import json_object, services
 from loci.api.idempotency import idempotent
+from loci.api.inputs import int_param, json_object, memory_id_param, services
 from loci.errors import InvalidRequest
 from loci.memory import StageStatus, tag_keys_from_query
 from loci.schemas import PatchMemory, StoreMemory, parse
@@ -20,14 +20,6 @@ bp = Blueprint("memory", __name__)
 
 BY_TAG_DEFAULT_LIMIT = 20
 BY_TAG_MAX_LIMIT = 200
-
-
-def memory_id_param(value: str) -> str:
-    """A path id in canonical form, or 400."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidRequest("memory_id must be a valid UUID", field="memory_id") from None
 
 
 @bp.post("/memory")
@@ -181,18 +173,6 @@ def tag_keys_param() -> list[str]:
     if not keys:
         raise InvalidRequest("'tags' query parameter is required", field="tags")
     return keys
-
-
-def int_param(name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter clamped to [low, high]; 400 if it is not an integer."""
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"Invalid '{name}': must be an integer", field=name) from None
-    return max(low, min(high, value))
 
 
 @bp.get("/memory/by-tag")

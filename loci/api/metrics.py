@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from loci.api import services
+from loci.api.inputs import services
 
 bp = Blueprint("metrics", __name__)
 

@@ -37,7 +37,8 @@ from openapi_pydantic.v3.v3_1 import Header, Link, schema_validate
 from pydantic import BaseModel
 
 from loci import __version__
-from loci.api import responses, services
+from loci.api import responses
+from loci.api.inputs import services
 from loci.api.operations import ERROR_MEANINGS, FRONT, ID_PATH, OPERATIONS, Op
 from loci.memory import MEMORY_TYPES, TYPE_ALIASES
 

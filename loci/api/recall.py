@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from loci.api import query_values, services
+from loci.api.inputs import query_values, services
 from loci.recall.candidates import Candidate
 from loci.recall.engine import RecallResult
 from loci.recall.engine import recall as recall_memories

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from loci.api import services
+from loci.api.inputs import services
 from loci.errors import StoreUnavailable
 from loci.events import Subscription, TooManySubscribers
 
