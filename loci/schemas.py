@@ -170,13 +170,18 @@ def _relation_type(value: Any) -> Any:
     return RelationType(name)
 
 
-def _uuid(value: Any) -> Any:
+def canonical_id(value: object) -> str:
+    """A memory id in canonical form (lower case, hyphens); ValueError unless it is a UUID string."""
     if not isinstance(value, str):
         raise ValueError("must be a UUID string")
     try:
-        return str(uuid.UUID(value))
+        return str(uuid.UUID(value.strip()))
     except ValueError:
         raise ValueError("must be a valid UUID") from None
+
+
+def _uuid(value: Any) -> Any:
+    return canonical_id(value)
 
 
 MemoryId = Annotated[str, BeforeValidator(_uuid)]

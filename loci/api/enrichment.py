@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -11,6 +10,7 @@ from loci.api.auth import require_admin
 from loci.api.inputs import json_object, services
 from loci.errors import InvalidRequest
 from loci.memory import Stage
+from loci.schemas import canonical_id
 
 bp = Blueprint("enrichment", __name__)
 
@@ -64,7 +64,7 @@ def _id_list(raw: Any) -> list[str]:
     ids, malformed = [], []
     for item in raw:
         try:
-            ids.append(str(uuid.UUID(str(item))))
+            ids.append(canonical_id(str(item)))
         except ValueError:
             malformed.append(str(item)[:64])
     if malformed:

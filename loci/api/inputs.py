@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from typing import Any
 
 from flask import current_app, request
 from werkzeug.datastructures import MultiDict
 
 from loci.errors import InvalidRequest
+from loci.schemas import canonical_id
 from loci.services import Services
 
 
@@ -113,7 +113,7 @@ def query_values(args: MultiDict[str, str]) -> dict[str, str | list[str]]:
 def memory_id_param(value: str) -> str:
     """A path id in canonical form, or 400."""
     try:
-        return str(uuid.UUID(value))
+        return canonical_id(value)
     except ValueError:
         raise InvalidRequest("memory_id must be a valid UUID", field="memory_id") from None
 

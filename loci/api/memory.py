@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, NoReturn, TypedDict
 
 from flask import Blueprint, jsonify, request
@@ -13,7 +12,7 @@ from loci.api.idempotency import idempotent
 from loci.api.inputs import int_param, json_object, memory_id_param, services
 from loci.errors import InvalidRequest
 from loci.memory import StageStatus, tag_keys_from_query
-from loci.schemas import PatchMemory, StoreMemory, parse
+from loci.schemas import PatchMemory, StoreMemory, canonical_id, parse
 from loci.services import Services
 
 bp = Blueprint("memory", __name__)
@@ -125,12 +124,10 @@ STATUS_LIMIT = 10_000
 def _status(raw: list[Any]) -> dict[str, Any]:
     ids = []
     for index, item in enumerate(raw):
-        if not isinstance(item, str):
-            _bad_id(index)
-        if not item.strip():
+        if isinstance(item, str) and not item.strip():
             continue
         try:
-            ids.append(str(uuid.UUID(item.strip())))
+            ids.append(canonical_id(item))
         except ValueError:
             _bad_id(index)
     if not ids:

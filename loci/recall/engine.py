@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from loci.errors import EmbeddingError, GraphUnavailable, LociError
-from loci.memory import AUTHORABLE_RELATIONS, Memory
+from loci.memory import AUTHORABLE_RELATIONS, Memory, epoch
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
 from loci.recall.keywords import keywords, tokens
@@ -42,7 +42,7 @@ from loci.recall.scoring import (
 from loci.recall.timewindow import parse_time_query
 from loci.services import Services
 from loci.stores.filters import MemoryFilter
-from loci.timeutil import iso, parse_timestamp
+from loci.timeutil import iso
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,12 @@ class Recall:
         if sort is SortMode.SCORE:
             return sorted(
                 candidates,
-                key=lambda c: (-c.score, c.source != "qdrant", -c.memory.importance, -_epoch(c.memory.timestamp)),
+                key=lambda c: (
+                    -c.score,
+                    c.source != "qdrant",
+                    -c.memory.importance,
+                    -(epoch(c.memory.timestamp) or 0.0),
+                ),
             )
         field_name = "timestamp" if sort in (SortMode.TIME_DESC, SortMode.TIME_ASC) else "updated_at"
         descending = sort in (SortMode.TIME_DESC, SortMode.UPDATED_DESC)
@@ -353,13 +358,6 @@ class Recall:
             return self.svc.graph.outgoing_edges([c.id for c in ranked])
         except LociError:
             return {}
-
-
-def _epoch(stamp: str) -> float:
-    try:
-        return parse_timestamp(stamp).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _dedupe(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
