@@ -222,7 +222,7 @@ class Importer:
         self.progress = Progress()
         self._retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, httpx.TransportError | RetryableResponse)),
-            wait=_wait_with_retry_after(wait_exponential_jitter(initial=0.5, max=max_backoff)),
+            wait=_wait_with_retry_after(wait_exponential_jitter(multiplier=0.5, max=max_backoff)),
             stop=stop_after_attempt(attempts),
             sleep=sleep,
             reraise=True,
