@@ -21,6 +21,7 @@ from loci.cli import main
 from loci.importer import Importer, ImportFailed, ProgressLog
 from loci.launcher import ROOT
 from loci.services import Services
+from tests.helpers import wait_until
 from tests.openai_server import OpenAIServer
 
 WSGIApp = Callable[..., Any]
@@ -108,15 +109,16 @@ def test_an_interrupted_import_resumes_without_duplicates(app: Flask, services: 
     log_path = tmp_path / "history.jsonl.import-log"
     with serve(SlowBatches(app, delay=0.3)) as url:
         command = [sys.executable, "-m", "loci", "import", str(source), "--url", url, "--batch-size", "5"]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30
-            while not (log_path.exists() and len(log_path.read_text().splitlines()) >= 3):
-                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-                time.sleep(0.02)
-        finally:
-            process.kill()
-            process.wait()
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+
+            def three_batches_logged() -> bool:
+                assert process.poll() is None, process.communicate()  # still importing
+                return log_path.exists() and len(log_path.read_text().splitlines()) >= 3
+
+            try:
+                wait_until(three_batches_logged, 30, what="three batches in the import log", every=0.02)
+            finally:
+                process.kill()  # leaving the block closes its pipes and waits for it
         done_before = len(logged_ids(log_path))
         assert 0 < done_before < 60
         assert main(["import", str(source), "--url", url, "--batch-size", "5"]) == 0

@@ -125,6 +125,7 @@ def test_docs_page_loads_without_a_token_under_a_strict_csp(secured: FlaskClient
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
     parser = _Page()
     parser.feed(page.get_data(as_text=True))
+    page.close()  # a file response: closing it closes the file
     assert parser.inline == []
     assert parser.assets and all("//" not in asset for asset in parser.assets)  # this origin only
     for asset in parser.assets:
