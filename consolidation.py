@@ -33,7 +33,7 @@ from loci.config import Settings
 from loci.enrichment.text import term_counts, top_terms
 from loci.errors import Conflict, LociError
 from loci.events import EventBus
-from loci.memory import Memory, RelationType, epoch
+from loci.model import Memory, RelationType, epoch
 from loci.recall.expansion import cosine
 from loci.stores.filters import MemoryFilter
 from loci.stores.graph import DecayRow, GraphStore, pages

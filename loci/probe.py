@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from loci.memory import Stage
+from loci.model import Stage
 from loci.stores.graph import GraphStore
 from loci.stores.vectors import VectorStore
 

@@ -6,7 +6,7 @@ come in through the validation context. `validation_error` turns a pydantic erro
 `InvalidRequest` naming the field, e.g. `Invalid 'importance': Input should be less than
 or equal to 1`.
 
-They sit below the HTTP layer, so the write path (loci/memories.py) and recall use them
+They sit below the HTTP layer, so the write path (loci/writes.py) and recall use them
 without importing Flask; turning a query string into values (`loci.api.query_values`)
 stays in loci/api/.
 """
@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from loci.errors import InvalidRequest
-from loci.memory import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
+from loci.model import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
 from loci.timeutil import iso, parse_timestamp
 
 MAX_TAGS = 200

@@ -31,8 +31,8 @@ from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.errors import ConfigError
 from loci.events import EventBus
-from loci.memory import Stage
 from loci.metrics import MeteredProvider, Metrics
+from loci.model import Stage
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
@@ -42,7 +42,7 @@ from loci.probe import StoreProbe
 from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
-from loci.stores.requests import RequestLog
+from loci.stores.idempotency import RequestLog
 from loci.stores.vectors import VectorStore, open_vector_store
 from loci.unsettled import Settler
 

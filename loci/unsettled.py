@@ -3,7 +3,7 @@
 A graph write that timed out, or whose connection dropped, may have been applied or not:
 `StoreTimeout` and `GraphUnavailable` (the exception cannot tell "could not connect" from
 "sent, no answer", so both count as unknown, which is always safe). `store_many`
-(loci/memories.py) then keeps the memories' de-duplication claims and hands the write
+(loci/writes.py) then keeps the memories' de-duplication claims and hands the write
 here instead of releasing them. Settling asks the graph which of those memories exist:
 
 - landed: finished like any store: the client's own vectors are written, the others
@@ -14,7 +14,7 @@ A retry of the same store meets the kept claim and settles its original at once
 (`settle_original`): it is answered with the original if that landed (deduplicated),
 otherwise it takes the claim over and is stored once. Idempotency-Key releases that
 failed (loci/api/idempotency.py) are retried here as well; their markers lapse on their own
-meanwhile (loci/stores/requests.py).
+meanwhile (loci/stores/idempotency.py).
 
 One daemon thread settles every SETTLE_INTERVAL_SECONDS while anything is unsettled. The
 check runs only once the graph answers, and at least SETTLE_GRACE_SECONDS after the
@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 from loci.errors import GraphUnavailable, LociError, StoreTimeout, StoreUnavailable
 from loci.events import EventBus
-from loci.memory import Memory
+from loci.model import Memory
 from loci.pipeline.intake import announce, write_client_vectors
 from loci.pipeline.queue import WorkQueue
 from loci.stores.graph import GraphStore
-from loci.stores.requests import Lease, RequestLog
+from loci.stores.idempotency import Lease, RequestLog
 from loci.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)

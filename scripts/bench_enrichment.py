@@ -24,10 +24,10 @@ from bench_api import machine, memory_text
 
 from loci.config import LogFormat, Settings
 from loci.factory import create_app
-from loci.memories import build_memory
 from loci.schemas import StoreMemory
 from loci.services import Services
 from loci.timeutil import iso, utcnow
+from loci.writes import build_memory
 
 SEED = 7
 

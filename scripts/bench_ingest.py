@@ -139,8 +139,8 @@ def remote_embedding_seconds(
     """Seconds for the embedding worker to embed `count` memories; the provider's call figures."""
     from loci.config import EmbeddingProviderName, LogFormat, Settings
     from loci.factory import create_app
-    from loci.memories import store_many
     from loci.schemas import StoreMemory
+    from loci.writes import store_many
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(

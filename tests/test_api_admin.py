@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from loci.memory import StageStatus
+from loci.model import StageStatus
 from loci.services import Services
 from tests.helpers import store
 

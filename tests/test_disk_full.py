@@ -29,16 +29,16 @@ import httpx
 import pytest
 from flask import Flask
 
-from loci import memories
+from loci import writes
 from loci.config import AppendFsync
 from loci.diskspace import DiskGuard, free_bytes
 from loci.errors import GraphUnavailable, InsufficientStorage, LociError
 from loci.launcher import ServiceProcess
-from loci.memory import Memory, Stage
+from loci.model import Memory, Stage
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
-from loci.stores.requests import RequestLog
+from loci.stores.idempotency import RequestLog
 from loci.timeutil import iso, utcnow
 from tests.filesystems import MiB, fill, small_filesystem
 from tests.helpers import wait_until
@@ -107,7 +107,7 @@ def test_workers_and_access_recorder_pause_below_the_reserve(make_app: Callable[
             svc.enrichment_worker.drain()
             svc.embedding_worker.drain()
             assert svc.access.flush() == len(ids)
-            assert memories.pipeline_status(svc, ids)["counts"]["completed"] == len(ids)
+            assert writes.pipeline_status(svc, ids)["counts"]["completed"] == len(ids)
         finally:
             svc.close()  # before the filesystem goes
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from loci.memory import StageStatus
+from loci.model import StageStatus
 from loci.services import Services
 from tests.helpers import PAST_ANY_RETRY, FakeClock, store, wait_until
 from tests.openai_server import OpenAIServer

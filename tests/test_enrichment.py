@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from loci.memory import Memory, StageStatus
+from loci.model import Memory, StageStatus
 from loci.services import Services
 from loci.timeutil import iso, utcnow
 from tests.helpers import settle, store

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loci.memory import Memory, RelationType, StageStatus, content_hash, epoch
+from loci.model import Memory, RelationType, StageStatus, content_hash, epoch
 from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.stores.graph import GraphStore
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from loci.memory import StageStatus
+from loci.model import StageStatus
 from loci.services import Services
 from tests.helpers import FakeClock, settle, wait_until
 from tests.openai_server import OpenAIServer

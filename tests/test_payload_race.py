@@ -21,7 +21,7 @@ import redis
 from flask import Flask
 
 from loci.errors import LociError
-from loci.memory import Stage, StageStatus
+from loci.model import Stage, StageStatus
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from tests.helpers import wait_until

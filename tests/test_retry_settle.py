@@ -21,11 +21,11 @@ import redis
 from flask import Flask
 
 from loci.errors import Conflict
-from loci.memory import StageStatus
+from loci.model import StageStatus
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
-from loci.stores.requests import Lease, Replay, RequestLog, fingerprint
+from loci.stores.idempotency import Lease, Replay, RequestLog, fingerprint
 from tests.helpers import wait_until
 
 TAG = "settle-test"

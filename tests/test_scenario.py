@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from loci.memory import Memory, StageStatus
+from loci.model import Memory, StageStatus
 from loci.services import Services
 from loci.timeutil import iso, parse_timestamp, utcnow
 

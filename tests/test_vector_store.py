@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loci.errors import ConfigError
-from loci.memory import tag_keys, tag_prefixes
+from loci.model import tag_keys, tag_prefixes
 from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 from loci.stores.vectors import VectorPoint, VectorStore

@@ -1,7 +1,7 @@
 """The HTTP API: one blueprint per resource, plus auth and error rendering.
 
 Views read top to bottom: parse and validate (`loci.schemas`, helpers for the current
-request in `loci.api.inputs`), call the store or queue (`loci.memories`, `loci.recall`),
+request in `loci.api.inputs`), call the store or queue (`loci.writes`, `loci.recall`),
 respond.
 """
 

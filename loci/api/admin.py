@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from loci.api.auth import require_admin
 from loci.api.inputs import json_object, services
-from loci.memory import Stage
+from loci.model import Stage
 from loci.schemas import AdminReembed, AdminSync, parse
 
 bp = Blueprint("admin", __name__)

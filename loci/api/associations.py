@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from loci.api.inputs import int_param, json_object, memory_id_param, services
 from loci.errors import InvalidRequest, LociError, NotFound
-from loci.memory import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, Memory, RelationType
+from loci.model import AUTHORABLE_RELATIONS, LEGACY_RELATION_NAMES, Memory, RelationType
 from loci.schemas import Association, parse
 from loci.timeutil import iso, utcnow
 

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from loci.api.auth import require_admin
 from loci.api.inputs import json_object, services
 from loci.errors import InvalidRequest
-from loci.memory import Stage
+from loci.model import Stage
 from loci.schemas import canonical_id
 
 bp = Blueprint("enrichment", __name__)

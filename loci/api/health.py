@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify
 
 from loci import __version__
 from loci.api.inputs import services
-from loci.memory import Stage
+from loci.model import Stage
 from loci.pipeline.queue import WorkQueue
 from loci.pipeline.worker import StageWorker
 from loci.probe import GraphReport

@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from loci.api.inputs import services
 from loci.errors import InvalidRequest, LociError
 from loci.services import Services
-from loci.stores.requests import Lease, Replay
+from loci.stores.idempotency import Lease, Replay
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from typing import Any, NoReturn, TypedDict
 
 from flask import Blueprint, jsonify, request
 
-from loci import memories
+from loci import writes
 from loci.api.idempotency import idempotent
 from loci.api.inputs import int_param, json_object, memory_id_param, services
 from loci.errors import InvalidRequest
-from loci.memory import StageStatus, tag_keys_from_query
+from loci.model import StageStatus, tag_keys_from_query
 from loci.schemas import PatchMemory, StoreMemory, canonical_id, parse
 from loci.services import Services
 
@@ -31,7 +31,7 @@ def _store_one() -> tuple[dict[str, Any], int]:
     started = time.perf_counter()
     svc = services()
     req = parse(StoreMemory, json_object(), **_limits(svc))
-    outcome = memories.store(svc, req)
+    outcome = writes.store(svc, req)
     memory = outcome.memory
     vector_given = memory.embedding_status is StageStatus.COMPLETED
     body = {
@@ -75,7 +75,7 @@ def _store_batch() -> tuple[dict[str, Any], int]:
         if not isinstance(item, dict):
             raise InvalidRequest(f"Invalid 'memories[{index}]': must be an object", field=f"memories[{index}]")
         requests.append(parse(StoreMemory, item, prefix=f"memories[{index}].", **_limits(svc)))
-    outcomes = memories.store_many(svc, requests)
+    outcomes = writes.store_many(svc, requests)
     given = sum(1 for r in requests if r.embedding is not None)
     stored = sum(1 for o in outcomes if not o.deduplicated)
     body = {
@@ -134,7 +134,7 @@ def _status(raw: list[Any]) -> dict[str, Any]:
         raise InvalidRequest("'ids' is required", field="ids")
     if len(ids) > STATUS_LIMIT:
         raise InvalidRequest(f"At most {STATUS_LIMIT} ids per request", field="ids")
-    return memories.pipeline_status(services(), list(dict.fromkeys(ids)))
+    return writes.pipeline_status(services(), list(dict.fromkeys(ids)))
 
 
 def _bad_id(index: int) -> NoReturn:
@@ -143,7 +143,7 @@ def _bad_id(index: int) -> NoReturn:
 
 @bp.get("/memory/<memory_id>")
 def get(memory_id: str) -> Any:
-    memory = memories.get(services(), memory_id_param(memory_id))
+    memory = writes.get(services(), memory_id_param(memory_id))
     return jsonify({"status": "success", "memory": memory.to_api()})
 
 
@@ -153,14 +153,14 @@ def update(memory_id: str) -> Any:
     svc = services()
     memory_id = memory_id_param(memory_id)
     patch = parse(PatchMemory, json_object(), content_limit=svc.settings.memory_content_hard_limit)
-    memory = memories.update(svc, memory_id, patch)
+    memory = writes.update(svc, memory_id, patch)
     return jsonify({"status": "success", "memory_id": memory.id, "memory": memory.to_api()})
 
 
 @bp.delete("/memory/<memory_id>")
 def delete(memory_id: str) -> Any:
     memory_id = memory_id_param(memory_id)
-    memories.delete(services(), memory_id)
+    writes.delete(services(), memory_id)
     return jsonify({"status": "success", "memory_id": memory_id})
 
 
@@ -197,5 +197,5 @@ def by_tag() -> Any:
 @bp.delete("/memory/by-tag")
 def delete_by_tag() -> Any:
     keys = tag_keys_param()
-    deleted = memories.delete_by_tag(services(), keys)
+    deleted = writes.delete_by_tag(services(), keys)
     return jsonify({"status": "success", "tags": keys, "deleted_count": deleted})

@@ -40,7 +40,7 @@ from loci import __version__
 from loci.api import responses
 from loci.api.inputs import services
 from loci.api.operations import ERROR_MEANINGS, FRONT, ID_PATH, OPERATIONS, Op
-from loci.memory import MEMORY_TYPES, TYPE_ALIASES
+from loci.model import MEMORY_TYPES, TYPE_ALIASES
 
 bp = Blueprint("openapi", __name__)
 

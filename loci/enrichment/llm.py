@@ -21,7 +21,7 @@ from typing import Any
 import openai
 
 from loci.config import Settings
-from loci.memory import MEMORY_TYPES, normalize_type
+from loci.model import MEMORY_TYPES, normalize_type
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from loci.diskspace import DiskGuard
 from loci.embedding import EmbeddingProvider
 from loci.errors import LociError
 from loci.events import EventBus
-from loci.memory import Memory, Stage, StageStatus, content_hash
+from loci.model import Memory, Stage, StageStatus, content_hash
 from loci.pipeline.groupcommit import GroupCommit
 from loci.pipeline.queue import WorkItem, WorkQueue
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker

@@ -31,7 +31,7 @@ from loci.enrichment.entities import Entity, EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.text import first_sentence, term_counts, top_terms
 from loci.events import EventBus
-from loci.memory import Memory, Stage, StageStatus
+from loci.model import Memory, Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
 from loci.stores.graph import GraphStore

@@ -1,4 +1,4 @@
-"""What follows a memory's graph write, wherever it was made: a store (loci/memories.py), or the
+"""What follows a memory's graph write, wherever it was made: a store (loci/writes.py), or the
 settling of a store whose outcome was unknown (loci/unsettled.py).
 
 The vectors the client sent with its memories are written and those memories marked embedded;
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from loci.events import EventBus
-from loci.memory import Memory, StageStatus, content_hash
+from loci.model import Memory, StageStatus, content_hash
 from loci.pipeline.queue import WorkQueue
 from loci.stores.graph import GraphStore
 from loci.stores.vectors import VectorPoint, VectorStore

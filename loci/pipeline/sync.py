@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from loci.config import Settings
-from loci.memory import Memory, Stage, StageStatus
+from loci.model import Memory, Stage, StageStatus
 from loci.pipeline.queue import WorkQueue
 from loci.stores.graph import PAGE_SIZE, GraphStore, pages
 from loci.stores.vectors import VectorStore

@@ -28,7 +28,7 @@ from loci.activity import RequestActivity
 from loci.diskspace import DiskGuard
 from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUnavailable
 from loci.events import EventBus
-from loci.memory import Stage, StageStatus
+from loci.model import Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
 from loci.stores.graph import GraphStore, pages
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from loci.memory import Memory
+from loci.model import Memory
 from loci.recall.scoring import Components
 
 

@@ -23,8 +23,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loci.errors import EmbeddingError, GraphUnavailable, LociError
-from loci.memory import AUTHORABLE_RELATIONS, Memory, epoch
+from loci.errors import EmbeddingError, LociError, StoreUnavailable
+from loci.model import AUTHORABLE_RELATIONS, Memory, epoch
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
 from loci.recall.keywords import keywords, tokens
@@ -256,8 +256,8 @@ class Recall:
             return KeywordSide({}, {}, {})
         try:
             return keyword.result()
-        except GraphUnavailable:
-            raise  # the record is down: no answer can be checked against it (503)
+        except StoreUnavailable:
+            raise  # the record is down or stalled: no answer can be checked against it (503)
         except LociError as exc:
             self.degraded.append(f"full-text search: {exc.message}")
             log.warning("full-text side failed; recall goes on without it", extra={"event": "recall.degraded"})

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from loci.memory import Memory, RelationType
+from loci.model import Memory, RelationType
 from loci.recall.candidates import Candidate
 from loci.recall.scoring import relation_score
 from loci.stores.filters import MemoryFilter

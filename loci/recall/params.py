@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from loci.errors import InvalidRequest
-from loci.memory import tag_keys_from_query
+from loci.model import tag_keys_from_query
 from loci.schemas import Embedding, Timestamp, parse
 from loci.stores.filters import TagMatch, TagMode
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from loci.memory import Memory
+from loci.model import Memory
 
 
 class TagMode(StrEnum):

@@ -1,6 +1,6 @@
 """GraphStore: every Cypher query Loci runs, each behind a named method, grouped by concern.
 
-FalkorDB is the record. Memories are `Memory` nodes (see `loci.memory.Memory.to_node`),
+FalkorDB is the record. Memories are `Memory` nodes (see `loci.model.Memory.to_node`),
 relationships are typed edges between them. Every query takes its values as parameters;
 the only text ever formatted into a query is a relationship type or a depth, and those
 come from `RelationType` or a validated integer. Scans are paged by `id`, so nothing is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loci.memory import Memory, RelationType
+from loci.model import Memory, RelationType
 from loci.stores.graph.base import GraphBase
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loci.memory import Memory, RelationType, Stage, StageStatus
+from loci.model import Memory, RelationType, Stage, StageStatus
 from loci.stores.graph.base import PAGE_SIZE, GraphBase
 from loci.timeutil import iso, utcnow
 

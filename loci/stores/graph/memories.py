@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from loci.errors import StoreError
-from loci.memory import Memory, Stage, StageStatus
+from loci.model import Memory, Stage, StageStatus
 from loci.stores.graph.base import PAGE_SIZE, GraphBase
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loci.memory import Stage, StageStatus
+from loci.model import Stage, StageStatus
 from loci.stores.graph.base import GraphBase
 from loci.timeutil import iso, utcnow
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loci.memory import Memory, RelationType
+from loci.model import Memory, RelationType
 from loci.stores.graph.base import GraphBase
 
 SUPERSEDE_MAX_HOPS = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loci.memory import Memory, epoch
+from loci.model import Memory, epoch
 from loci.stores.filters import MemoryFilter, TagMode
 from loci.stores.graph.base import GraphBase
 

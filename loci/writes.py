@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from loci.classify import classify
+from loci.enrichment.classify import classify
 from loci.errors import LociError, NotFound
-from loci.memory import Memory, Stage, StageStatus
+from loci.model import Memory, Stage, StageStatus
 from loci.pipeline.intake import announce, write_client_vectors
 from loci.schemas import PatchMemory, StoreMemory
 from loci.services import Services
-from loci.stores.requests import fingerprint
+from loci.stores.idempotency import fingerprint
 from loci.timeutil import iso, utcnow
 from loci.unsettled import outcome_unknown
 

@@ -28,7 +28,7 @@ import redis
 
 from loci.diskspace import disk_refusal
 from loci.errors import Conflict, GraphUnavailable, InvalidRequest
-from loci.memory import tag_key
+from loci.model import tag_key
 
 IN_PROGRESS = "in-progress"
 IN_PROGRESS_LEASE_SECONDS = 30
