@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from loci.api.auth import require_admin
-from loci.api.inputs import json_object, services
+from loci.api.inputs import optional_json_object, services
 from loci.model import Stage
 from loci.schemas import AdminReembed, AdminSync, parse
 
@@ -15,7 +15,7 @@ bp = Blueprint("admin", __name__)
 
 
 def _body() -> dict[str, Any]:
-    return json_object() if request.get_data().strip() else {}
+    return optional_json_object()
 
 
 @bp.post("/admin/reembed")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from loci.api.auth import check_admin
-from loci.api.inputs import json_object, services
+from loci.api.inputs import optional_json_object, services
 from loci.schemas import Consolidate, parse
 
 bp = Blueprint("consolidation", __name__)
@@ -17,7 +17,7 @@ bp = Blueprint("consolidation", __name__)
 @bp.post("/consolidate")
 def consolidate() -> Any:
     svc = services()
-    req = parse(Consolidate, json_object() if request.get_data().strip() else {})
+    req = parse(Consolidate, optional_json_object())
     if not req.dry_run:
         check_admin(svc.settings)  # a real run changes and may delete memories
     result = svc.consolidator.run(req.mode, dry_run=req.dry_run)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from loci.api.auth import require_admin
-from loci.api.inputs import json_object, services
+from loci.api.inputs import optional_json_object, services
 from loci.errors import InvalidRequest
 from loci.model import Stage
 from loci.schemas import canonical_id
@@ -44,7 +44,7 @@ def status() -> Any:
 @require_admin
 def reprocess() -> Any:
     """Enrich these memories again (`ids`: a list or a comma-separated string, in the body or the query)."""
-    body = json_object() if request.get_data().strip() else {}
+    body = optional_json_object()
     ids = _id_list(body.get("ids", ",".join(request.args.getlist("ids")) or None))
     svc = services()
     found = svc.graph.set_stage_pending(Stage.ENRICHMENT, ids)

@@ -67,6 +67,11 @@ def json_object() -> dict[str, Any]:
     return body
 
 
+def optional_json_object() -> dict[str, Any]:
+    """The body as a JSON object, or {} when there is none (routes whose every field has a default)."""
+    return json_object() if request.get_data(cache=True).strip() else {}
+
+
 def check_text(value: Any, path: str) -> None:
     """Raise InvalidRequest naming the field if a string holds NUL or cannot be encoded as UTF-8."""
     if isinstance(value, str):
