@@ -8,7 +8,6 @@ write whose answer was lost may have landed, and only the caller knows how to se
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -121,11 +120,6 @@ class GraphBase:
 
     def close(self) -> None:
         self._db.connection.close()
-
-    def drop(self) -> None:
-        """Delete the whole graph (tests and benchmarks only)."""
-        with contextlib.suppress(redis.exceptions.ResponseError):  # nothing stored yet
-            self._graph.delete()
 
 
 def pages(ids: Iterable[str], size: int = PAGE_SIZE) -> Iterator[list[str]]:
