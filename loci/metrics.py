@@ -1,8 +1,10 @@
 """Metrics: embedding provider throughput, latency and errors, and pipeline gauges.
 
 `MeteredProvider` wraps the embedding provider, so every call (the worker's batches and
-recall's query embeddings) is counted once, both in-process (for /health) and in a
-prometheus-client registry (for /metrics). Queue and store gauges are read when scraped.
+recall's query embeddings) is counted once, in a prometheus-client registry: /metrics
+exposes it and /health reads its totals from it. Only the latencies of the most recent
+calls are kept beside it, for /health's percentiles. Queue and store gauges are read when
+scraped.
 Each app has its own registry, so several apps in one process (the tests) never collide.
 """
 
@@ -59,8 +61,6 @@ class MeteredProvider:
         self.remote = inner.remote
         self._lock = threading.Lock()
         self._recent: deque[float] = deque(maxlen=RECENT_CALLS)
-        self.calls = self.errors = self.texts = 0
-        self.seconds = 0.0
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         started = time.perf_counter()
@@ -78,19 +78,18 @@ class MeteredProvider:
         if ok:
             self.metrics.texts.labels(self.name).inc(count)
         with self._lock:
-            self.calls += 1
-            self.seconds += seconds
             self._recent.append(seconds)
-            if ok:
-                self.texts += count
-            else:
-                self.errors += 1
 
     def report(self) -> dict[str, Any]:
         """Calls, errors, texts, texts per second of provider time, latency percentiles (ms)."""
         with self._lock:
             recent = sorted(self._recent)
-            calls, errors, texts, seconds = self.calls, self.errors, self.texts, self.seconds
+        registry, provider = self.metrics.registry, {"provider": self.name}
+        ok = registry.get_sample_value("loci_embedding_requests_total", {**provider, "outcome": "ok"}) or 0.0
+        errors = int(registry.get_sample_value("loci_embedding_requests_total", {**provider, "outcome": "error"}) or 0)
+        calls = int(ok) + errors
+        texts = int(registry.get_sample_value("loci_embedding_texts_total", provider) or 0)
+        seconds = registry.get_sample_value("loci_embedding_request_seconds_sum", provider) or 0.0
 
         def pct(q: float) -> float | None:
             return round(recent[min(len(recent) - 1, int(q * len(recent)))] * 1000, 1) if recent else None

@@ -38,7 +38,7 @@ def test_batch_returns_ids_in_input_order_before_any_model_runs(client: FlaskCli
     stored = services.graph.get_memories(ids)
     assert [stored[i].content for i in ids] == texts
     assert [stored[i].tags for i in ids] == [[f"n:{n}"] for n in range(40)]
-    assert services.provider.calls == 0  # nothing was embedded inside the request
+    assert services.provider.report()["calls"] == 0  # nothing was embedded inside the request
     assert all(stored[i].embedding_status is StageStatus.PENDING for i in ids)
     assert services.embedding_queue.stats().pending == 40 and services.enrichment_queue.stats().pending == 40
 
