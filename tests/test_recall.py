@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from qdrant_client import QdrantClient
 
+from loci.recall.params import RecallParams, SortMode
 from loci.recall.scoring import Components, Weights, WordSet, idf, keyword_score
 from loci.services import Services
 from loci.stores.falkordb_server import free_port
@@ -338,3 +339,24 @@ def test_query_match_is_the_vector_and_keyword_parts_only() -> None:
     parts = Components(vector=0.6, keyword=0.2, tag=1.0, importance=1.0, context=1.0)
     assert parts.query_match(Weights()) == pytest.approx((0.35 * 0.6 + 0.35 * 0.2) / 0.7)
     assert parts.query_match(Weights(vector=0.0, keyword=0.0)) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("alias", "field", "value", "expected"),
+    [
+        ("q", "query", "cats", "cats"),
+        ("order_by", "sort", "time_asc", SortMode.TIME_ASC),
+        ("time", "time_query", "today", "today"),
+        ("expand", "expand_relations", "true", True),
+        ("expand_associations", "expand_relations", "1", True),
+        ("relation_expansion_limit", "expansion_limit", "7", 7),
+    ],
+)
+def test_automems_parameter_names_are_accepted(alias: str, field: str, value: str, expected: object) -> None:
+    params = RecallParams.from_args({alias: value}, max_limit=100, dimension=384)
+    assert getattr(params, field) == expected
+
+
+def test_the_canonical_name_wins_over_automems() -> None:
+    params = RecallParams.from_args({"q": "alias", "query": "canonical"}, max_limit=100, dimension=384)
+    assert params.query == "canonical"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from loci.errors import InvalidRequest
 from loci.model import tag_keys_from_query
@@ -37,14 +37,6 @@ class StateMode(StrEnum):
     """Return everything, superseded memories included."""
 
 
-ALIASES: dict[str, str] = {
-    "q": "query",
-    "order_by": "sort",
-    "time": "time_query",
-    "expand_associations": "expand_relations",
-    "expand": "expand_relations",
-    "relation_expansion_limit": "expansion_limit",
-}
 MAX_QUERIES = 10
 
 
@@ -78,7 +70,8 @@ TagKeys = Annotated[list[str], BeforeValidator(_tag_keys)]
 class RecallParams(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
 
-    query: str | None = None
+    # AutoMem's other names for a parameter follow its own, which wins when both are given
+    query: str | None = Field(None, validation_alias=AliasChoices("query", "q"))
     queries: Annotated[list[str], BeforeValidator(_queries)] = []
     """Several queries at once: each is searched on its own, the results merged."""
     limit: int = 5
@@ -86,13 +79,17 @@ class RecallParams(BaseModel):
     tag_mode: TagMode = TagMode.ANY
     tag_match: TagMatch = TagMatch.PREFIX
     exclude_tags: TagKeys = []
-    time_query: str | None = None
+    time_query: str | None = Field(None, validation_alias=AliasChoices("time_query", "time"))
     start: Timestamp = None
     end: Timestamp = None
-    sort: SortMode = SortMode.SCORE
-    expand_relations: Flag = False
+    sort: SortMode = Field(SortMode.SCORE, validation_alias=AliasChoices("sort", "order_by"))
+    expand_relations: Flag = Field(
+        False, validation_alias=AliasChoices("expand_relations", "expand_associations", "expand")
+    )
     relation_limit: int | None = None
-    expansion_limit: int | None = None
+    expansion_limit: int | None = Field(
+        None, validation_alias=AliasChoices("expansion_limit", "relation_expansion_limit")
+    )
     state_mode: StateMode = StateMode.CURRENT
     current_only: Flag = None
     min_score: Annotated[float | None, Field(allow_inf_nan=False)] = None
@@ -132,12 +129,7 @@ class RecallParams(BaseModel):
     def from_args(cls, args: Mapping[str, str | list[str]], *, max_limit: int, dimension: int) -> RecallParams:
         """Parse a query string's values (the API gives each list parameter all its values and
         refuses a repeated scalar: `loci.api.query_values`); aliases are resolved."""
-        data: dict[str, Any] = {}
-        for raw_name, value in args.items():
-            name = ALIASES.get(raw_name, raw_name)
-            if name in data and raw_name != name:
-                continue  # the canonical name wins over an alias
-            data[name] = value
+        data = dict(args)
         bounds = {"limit": (1, max_limit), "relation_limit": (1, 200), "expansion_limit": (1, 500)}
         params: RecallParams = parse(cls, data, bounds=bounds, dimension=dimension)
         if params.start and params.end and params.start > params.end:
