@@ -88,12 +88,14 @@ def decay(
     min_importance = settings.consolidation_decay_importance_threshold if scheduled else None
     buckets: Counter[str] = Counter()
     total = 0.0
-    for page in graph.iter_decay_rows(min_importance=min_importance, excluded_types=settings.recall_excluded_types):
+    for page in graph.maintenance.iter_decay_rows(
+        min_importance=min_importance, excluded_types=settings.recall_excluded_types
+    ):
         scores = [(row.id, _relevance(row, settings, now)) for row in page]
         buckets.update(bucket(score) for _, score in scores)
         total += sum(score for _, score in scores)
         if not dry_run:
-            graph.set_relevance(scores)
+            graph.maintenance.set_relevance(scores)
             vectors.set_payloads([(memory_id, {"relevance_score": score}) for memory_id, score in scores])
     processed = sum(buckets.values())
     return {
@@ -128,13 +130,13 @@ def creative(
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
     """Compare a random sample pairwise by vector and link what the rules find (unlinked pairs only)."""
-    sample = graph.sample_memories(
+    sample = graph.maintenance.sample_memories(
         settings.consolidation_creative_sample_size, CREATIVE_MIN_RELEVANCE, settings.recall_excluded_types
     )
     (rng or random.Random()).shuffle(sample)
     points = {p.id: p.vector for p in vectors.retrieve([m.id for m in sample], with_vectors=True) if p.vector}
     sample = [m for m in sample if m.id in points]
-    linked = graph.linked_pairs([m.id for m in sample])
+    linked = graph.maintenance.linked_pairs([m.id for m in sample])
     found: dict[RelationType, list[dict[str, Any]]] = {RelationType.DISCOVERED: [], RelationType.CONTRADICTS: []}
     for i, a in enumerate(sample):
         for b in sample[i + 1 :]:
@@ -146,7 +148,7 @@ def creative(
                 found[relation].append({"src": a.id, "dst": b.id, "props": {**props, "origin": "consolidation"}})
     if not dry_run:
         for relation, links in found.items():
-            graph.add_links(relation, links)
+            graph.maintenance.add_links(relation, links)
     return {
         "sampled": len(sample),
         "discovered": len(found[RelationType.DISCOVERED]),
@@ -192,7 +194,7 @@ def cluster(
     where = MemoryFilter(excluded_types=settings.recall_excluded_types)
     eligible: set[str] = set()
     close_pairs: list[tuple[str, str]] = []
-    for page in pages(graph.iter_ids(excluded_types=settings.recall_excluded_types)):
+    for page in pages(graph.memories.iter_ids(excluded_types=settings.recall_excluded_types)):
         points = [p for p in vectors.retrieve(page, with_vectors=True) if p.vector and _clusterable(p.payload)]
         eligible.update(p.id for p in points)
         hits = vectors.search_batch([p.vector or [] for p in points], CLUSTER_NEIGHBOURS + 1, where)
@@ -211,7 +213,7 @@ def cluster(
         if len(ids) >= settings.consolidation_min_cluster_size
     ]
     if not dry_run:
-        graph.replace_meta_memories(rows)
+        graph.maintenance.replace_meta_memories(rows)
     return {
         "scanned": len(eligible),
         "clusters": len(rows),
@@ -226,7 +228,7 @@ def _clusterable(payload: dict[str, Any]) -> bool:
 
 def _meta_memory(graph: GraphStore, ids: list[str], now: datetime) -> dict[str, Any]:
     """A MetaMemory node (not recalled, no vector) summarising a cluster by its common terms."""
-    members = list(graph.get_memories(ids).values())
+    members = list(graph.memories.get_many(ids).values())
     terms = top_terms(sum((term_counts(m.content) for m in members), Counter()))
     kind = Counter(m.type for m in members).most_common(1)[0][0] if members else "Memory"
     stamp = iso(now)
@@ -265,7 +267,7 @@ def forget(
     to_delete: list[str] = []
     to_archive: list[str] = []
     protected = 0
-    rows = graph.iter_decay_rows(
+    rows = graph.maintenance.iter_decay_rows(
         min_importance=None, excluded_types=settings.recall_excluded_types, include_archived=True
     )
     for batch in rows:
@@ -281,10 +283,10 @@ def forget(
                 to_archive.append(row.id)
     if not dry_run:
         for ids in pages(to_archive):
-            graph.archive(ids, iso(now))
+            graph.maintenance.archive(ids, iso(now))
             vectors.set_payloads([(memory_id, {"archived": True}) for memory_id in ids])
         for ids in pages(to_delete):
-            vectors.delete(graph.delete_memories(ids))
+            vectors.delete(graph.memories.delete_many(ids))
     return {"archived": len(to_archive), "deleted": len(to_delete), "protected": protected}
 
 
@@ -386,7 +388,7 @@ class Consolidator:
 
     def history(self, limit: int) -> list[dict[str, Any]]:
         """Recorded runs and this process's dry runs, newest first."""
-        runs = self.graph.runs(limit) + list(self._dry_runs)
+        runs = self.graph.maintenance.runs(limit) + list(self._dry_runs)
         return sorted(runs, key=lambda run: run["started_at"], reverse=True)[:limit]
 
     def _record(
@@ -408,7 +410,7 @@ class Consolidator:
             self._dry_runs.append(run)
             return
         try:
-            self.graph.record_run(run, self.settings.consolidation_history_limit)
+            self.graph.maintenance.record_run(run, self.settings.consolidation_history_limit)
         except LociError as exc:
             log.warning(
                 "could not record the run", extra={"event": "consolidation.record_failed", "error": exc.message}

@@ -68,7 +68,9 @@ class StoreProbe:
 
     def _read_graph(self) -> GraphReport:
         self.graph.ping()
-        return GraphReport(self.graph.stage_counts(self.excluded_types), self.graph.last_run("sync"))
+        return GraphReport(
+            self.graph.memories.stage_counts(self.excluded_types), self.graph.maintenance.last_run("sync")
+        )
 
     def _read_vectors(self) -> int:
         self.vectors.ping()

@@ -56,7 +56,7 @@ class Scheduler:
         if self._started:
             return
         try:
-            last_runs = self.consolidator.graph.last_runs()
+            last_runs = self.consolidator.graph.maintenance.last_runs()
         except LociError:
             last_runs = {}
         now = utcnow()

@@ -18,7 +18,16 @@ import math
 import uuid
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from loci.errors import InvalidRequest
 from loci.model import AUTHORABLE_RELATIONS, MEMORY_TYPES, RELATION_PROPERTIES, RelationType, normalize_type
@@ -187,6 +196,72 @@ def _uuid(value: Any) -> Any:
 MemoryId = Annotated[str, BeforeValidator(_uuid)]
 
 
+def _split_ids(value: Any) -> Any:
+    """A list of ids or comma-separated strings (or one such string) as one flat list; blanks dropped."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError("must be a list of memory ids or a comma-separated string")
+    flat: list[Any] = []
+    for item in value:
+        if isinstance(item, str):
+            flat.extend(part for part in item.split(",") if part.strip())
+        else:
+            flat.append(item)
+    return flat
+
+
+MemoryIds = Annotated[
+    list[MemoryId],
+    BeforeValidator(_split_ids, json_schema_input_type=list[str] | str),
+    AfterValidator(lambda ids: list(dict.fromkeys(ids))),
+]
+"""Memory ids, canonical and each once: a list, or strings of comma-separated ids (a repeated
+query parameter); a malformed one is named by its position, e.g. `ids[2]`."""
+
+STATUS_LIMIT = 10_000
+REPROCESS_LIMIT = 1_000
+
+
+class MemoryStatus(BaseModel):
+    """GET and POST /memory/status."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ids: Annotated[MemoryIds, Field(min_length=1, max_length=STATUS_LIMIT)] = Field(
+        description=f"Memory ids: a list, or comma-separated. At most {STATUS_LIMIT:,}."
+    )
+
+
+class Reprocess(BaseModel):
+    """POST /enrichment/reprocess (the ids may come in the query string instead)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ids: Annotated[MemoryIds, Field(min_length=1, max_length=REPROCESS_LIMIT)] = Field(
+        description=f"Memory ids: a list, or comma-separated. At most {REPROCESS_LIMIT:,}."
+    )
+
+
+class StoreBatch(BaseModel):
+    """POST /memory/batch: all or nothing; an invalid item is a 400 naming `memories[i].field`.
+
+    The batch limit (MEMORY_BATCH_LIMIT) comes in the validation context as `batch_limit`
+    and is checked before any item is."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    memories: list[StoreMemory] = Field(min_length=1, description="At most MEMORY_BATCH_LIMIT items.")
+
+    @field_validator("memories", mode="before")
+    @classmethod
+    def _within_limit(cls, value: Any, info: ValidationInfo) -> Any:
+        limit = (info.context or {}).get("batch_limit")
+        if isinstance(value, list) and limit and len(value) > limit:
+            raise ValueError(f"Batch size limit is {limit} memories per request (got {len(value)})")
+        return value
+
+
 class Association(BaseModel):
     """One edge for POST /associate; type-specific properties ride along as extra keys."""
 
@@ -218,10 +293,10 @@ class Association(BaseModel):
         return props
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
+def validation_error(exc: ValidationError) -> InvalidRequest:
     """The first pydantic error as an InvalidRequest naming its field."""
     error = exc.errors()[0]
-    field = prefix + ".".join(str(part) for part in error["loc"])
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required"
@@ -231,12 +306,12 @@ def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def parse(model: type[Model], data: Any, *, prefix: str = "", **context: Any) -> Model:
+def parse(model: type[Model], data: Any, **context: Any) -> Model:
     """Validate `data` against `model`, raising InvalidRequest (400) on the first error."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise validation_error(exc, prefix) from None
+        raise validation_error(exc) from None
 
 
 def _strict_bool(value: Any) -> Any:

@@ -36,15 +36,18 @@ from loci.model import Stage
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
+from loci.pipeline.intake import Intake
 from loci.pipeline.queue import WorkQueue
 from loci.pipeline.sync import SyncJob
 from loci.probe import StoreProbe
+from loci.recall.engine import RecallSources
 from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.idempotency import RequestLog
 from loci.stores.vectors import VectorStore, open_vector_store
 from loci.unsettled import Settler
+from loci.writes import Writer
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,16 @@ class Services:
     settler: Settler
     """Stores whose outcome is unknown (a timeout), settled when the graph answers (loci/unsettled.py)."""
     metrics: Metrics
+    writer: Writer
+    """The write path (loci/writes.py): store, update, delete."""
+    recall_sources: RecallSources
+    """What recall reads (loci/recall/engine.py)."""
     activity: RequestActivity
     probe: StoreProbe
     """The stores' state for /health, read within a deadline."""
+    background: ThreadPoolExecutor
+    """Short tasks a request runs alongside its own work (recall's full-text side, predecessors and
+    relations): as many threads as gunicorn has request threads, so requests never queue for them."""
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     disk: DiskGuard = field(default_factory=lambda: DiskGuard((), 0))
@@ -78,11 +88,6 @@ class Services:
     started_at: float = field(default_factory=time.time)
     _data_lock: IO[str] | None = None
     _started_pid: int | None = None
-    background: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="loci-bg")
-    )
-    """Short tasks a request runs alongside its own work (recall's full-text side, predecessors and
-    relations): as many threads as gunicorn has request threads, so requests never queue for them."""
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 
@@ -128,6 +133,10 @@ class Services:
         activity = RequestActivity()
         embedding_queue, enrichment_queue = WorkQueue("embedding", clock), WorkQueue("enrichment", clock)
         requests = RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds)
+        intake = Intake(graph.pipeline, vectors, embedding_queue, enrichment_queue, events)
+        settler = Settler(graph, requests, intake)
+        access = AccessRecorder(graph.memories, disk=disk)
+        background = ThreadPoolExecutor(max_workers=16, thread_name_prefix="loci-bg")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
         consolidator = Consolidator(
             graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
@@ -154,14 +163,19 @@ class Services:
                 disk=disk,
             ),
             activity=activity,
-            access=AccessRecorder(graph, disk=disk),
+            access=access,
             events=events,
             sync=sync,
             consolidator=consolidator,
             scheduler=Scheduler(consolidator, settings, disk),
             requests=requests,
-            settler=Settler(graph, vectors, requests, (embedding_queue, enrichment_queue), events),
+            settler=settler,
             metrics=metrics,
+            writer=Writer(graph.memories, graph.pipeline, vectors, requests, settler, intake, access, metrics),
+            recall_sources=RecallSources(
+                graph.memories, graph.search, graph.relations, vectors, provider, access, background, settings
+            ),
+            background=background,
             falkordb_server=server,
             probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
             configured_dimension=dimension,

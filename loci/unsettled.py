@@ -32,13 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loci.errors import GraphUnavailable, LociError, StoreTimeout, StoreUnavailable
-from loci.events import EventBus
 from loci.model import Memory
-from loci.pipeline.intake import announce, write_client_vectors
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.intake import Intake
 from loci.stores.graph import GraphStore
 from loci.stores.idempotency import Lease, RequestLog
-from loci.stores.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +63,12 @@ class Settler:
     def __init__(
         self,
         graph: GraphStore,
-        vectors: VectorStore,
         requests: RequestLog,
-        queues: tuple[WorkQueue, WorkQueue],
-        events: EventBus,
+        intake: Intake,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`queues`: the embedding and the enrichment queue."""
-        self.graph, self.vectors, self.requests, self.events = graph, vectors, requests, events
-        self.embedding_queue, self.enrichment_queue = queues
+        """`graph` is asked whether it answers and which memories exist; `intake` finishes those that landed."""
+        self.graph, self.requests, self.intake = graph, requests, intake
         self._clock = clock
         self._lock = threading.Lock()
         self._writes: dict[str, UnsettledWrite] = {}
@@ -141,7 +135,7 @@ class Settler:
             return 0
         try:
             self.graph.ping()
-            existing = self.graph.existing_ids(due) if due else set()
+            existing = self.graph.memories.existing_ids(due) if due else set()
             for lease in leases:
                 self.requests.free(lease)
         except LociError:
@@ -174,8 +168,7 @@ class Settler:
         if not writes:
             return
         given = {w.memory.id: w.vector for w in writes if w.vector is not None}
-        written = write_client_vectors(self.graph, self.vectors, [w.memory for w in writes], given)
-        announce(written, self.embedding_queue, self.enrichment_queue, self.events)
+        self.intake.announce(self.intake.write_client_vectors([w.memory for w in writes], given))
 
     # --- the thread
     def start(self) -> None:

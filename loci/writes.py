@@ -1,4 +1,4 @@
-"""Writing memories: store, update, delete. The API's views call these; so will importers.
+"""Writer: the write path (store, update, delete). The API's views call it; so do importers.
 
 Every write goes to the graph first (the record) and queues the embedding afterwards, so
 no request waits on a model. A failed request leaves nothing behind: a precomputed vector
@@ -18,13 +18,16 @@ from typing import Any
 
 from loci.enrichment.classify import classify
 from loci.errors import LociError, NotFound
+from loci.metrics import Metrics
 from loci.model import Memory, Stage, StageStatus
-from loci.pipeline.intake import announce, write_client_vectors
+from loci.pipeline.access import AccessRecorder
+from loci.pipeline.intake import Intake
 from loci.schemas import PatchMemory, StoreMemory
-from loci.services import Services
-from loci.stores.idempotency import fingerprint
+from loci.stores.graph import MemoryQueries, PipelineQueries
+from loci.stores.idempotency import RequestLog, fingerprint
+from loci.stores.vectors import VectorStore
 from loci.timeutil import iso, utcnow
-from loci.unsettled import outcome_unknown
+from loci.unsettled import Settler, outcome_unknown
 
 log = logging.getLogger(__name__)
 
@@ -66,201 +69,201 @@ class Stored:
     deduplicated: bool = False
 
 
-def store(services: Services, request: StoreMemory) -> Stored:
-    """Store one memory (see `store_many`)."""
-    return store_many(services, [request])[0]
+class Writer:
+    """Stores, updates and deletes memories over the parts of the process a write touches."""
 
+    def __init__(
+        self,
+        memories: MemoryQueries,
+        pipeline: PipelineQueries,
+        vectors: VectorStore,
+        keys: RequestLog,
+        settler: Settler,
+        intake: Intake,
+        access: AccessRecorder,
+        metrics: Metrics,
+    ) -> None:
+        """`keys` holds the de-duplication claims; `settler` takes writes whose outcome is unknown;
+        `intake` queues and announces what was written; `access` records reads."""
+        self.memories, self.pipeline, self.vectors, self.keys = memories, pipeline, vectors, keys
+        self.settler, self.intake, self.access, self.metrics = settler, intake, access, metrics
 
-def store_many(services: Services, requests: Sequence[StoreMemory]) -> list[Stored]:
-    """Store memories in one graph write, in order; queue their embedding and enrichment.
+    def store(self, request: StoreMemory) -> Stored:
+        """Store one memory (see `store_many`)."""
+        return self.store_many([request])[0]
 
-    A memory with the same content, tags, type and timestamp as one stored within the
-    idempotency window is not stored again: its outcome is the original, marked deduplicated. All or
-    nothing: if the write fails, nothing of the batch remains.
-    """
-    start = utcnow()  # a microsecond apart, so stored_at keeps the order of the request
-    memories = [build_memory(r, iso(start + timedelta(microseconds=n))) for n, r in enumerate(requests)]
-    prints = [fingerprint(r.content, r.tags or [], r.type, r.timestamp) for r in requests]
-    originals = _originals(services, prints, memories)
-    new = [m for m in memories if m.id not in originals]
-    new_prints = [p for p, m in zip(prints, memories, strict=True) if m.id not in originals]
-    given = {m.id: r.embedding for m, r in zip(memories, requests, strict=True) if r.embedding is not None}
-    try:
-        services.graph.create_memories(new)  # pending until their vectors exist: a crash loses nothing
-        new = _store_vectors(services, new, given)
-    except LociError as exc:
-        if outcome_unknown(exc):  # it may have landed: keep the claims, settle when the graph answers
-            services.settler.add(new, new_prints, given)
-        else:
-            services.requests.release([(p, m.id) for p, m in zip(new_prints, new, strict=True)])
-        raise
-    services.metrics.stored.inc(len(new))
-    services.metrics.deduplicated.inc(len(memories) - len(new))
-    announce(new, services.embedding_queue, services.enrichment_queue, services.events)
-    log.info(
-        "memories stored",
-        extra={
-            "event": "memory.stored",
-            "memory_ids": [m.id for m in new],
-            "count": len(new),
-            "deduplicated": len(memories) - len(new),
-        },
-    )
-    return [
-        Stored(originals[m.id], deduplicated=True) if m.id in originals else Stored(m) for m in _written(new, memories)
-    ]
+    def store_many(self, requests: Sequence[StoreMemory]) -> list[Stored]:
+        """Store memories in one graph write, in order; queue their embedding and enrichment.
+
+        A memory with the same content, tags, type and timestamp as one stored within the
+        idempotency window is not stored again: its outcome is the original, marked deduplicated. All or
+        nothing: if the write fails, nothing of the batch remains.
+        """
+        start = utcnow()  # a microsecond apart, so stored_at keeps the order of the request
+        memories = [build_memory(r, iso(start + timedelta(microseconds=n))) for n, r in enumerate(requests)]
+        prints = [fingerprint(r.content, r.tags or [], r.type, r.timestamp) for r in requests]
+        originals = self._originals(prints, memories)
+        new = [m for m in memories if m.id not in originals]
+        new_prints = [p for p, m in zip(prints, memories, strict=True) if m.id not in originals]
+        given = {m.id: r.embedding for m, r in zip(memories, requests, strict=True) if r.embedding is not None}
+        try:
+            self.memories.create(new)  # pending until their vectors exist: a crash loses nothing
+            new = self._store_vectors(new, given)
+        except LociError as exc:
+            if outcome_unknown(exc):  # it may have landed: keep the claims, settle when the graph answers
+                self.settler.add(new, new_prints, given)
+            else:
+                self.keys.release([(p, m.id) for p, m in zip(new_prints, new, strict=True)])
+            raise
+        self.metrics.stored.inc(len(new))
+        self.metrics.deduplicated.inc(len(memories) - len(new))
+        self.intake.announce(new)
+        log.info(
+            "memories stored",
+            extra={
+                "event": "memory.stored",
+                "memory_ids": [m.id for m in new],
+                "count": len(new),
+                "deduplicated": len(memories) - len(new),
+            },
+        )
+        return [
+            Stored(originals[m.id], deduplicated=True) if m.id in originals else Stored(m)
+            for m in _written(new, memories)
+        ]
+
+    def _originals(self, prints: list[str], memories: list[Memory]) -> dict[str, Memory]:
+        """For memories repeating a recent store (or an earlier item of this batch), the original."""
+        claimed = self.keys.claim(prints, [m.id for m in memories])
+        batch = {m.id: m for m in memories}
+        earlier_ids = [c for c in claimed if c is not None and c not in batch]
+        found = self.memories.get_many(earlier_ids) if earlier_ids else {}
+        originals: dict[str, Memory] = {}
+        for memory, digest, previous in zip(memories, prints, claimed, strict=True):
+            if previous is None:
+                continue
+            original = batch.get(previous) or found.get(previous)
+            settled = previous not in batch and self.settler.settle_original(previous, original)
+            if original is None:  # deleted since, or its write never landed: this one takes its place
+                self.keys.take_over(digest, memory.id)
+                continue
+            if previous not in batch and not settled:
+                self.intake.adopt_unfinished(original)
+            originals[memory.id] = original
+        return originals
+
+    def _store_vectors(self, memories: list[Memory], given: dict[str, list[float]]) -> list[Memory]:
+        """Write the clients' vectors and mark those memories embedded; on failure remove the memories again."""
+        try:
+            return self.intake.write_client_vectors(memories, given)
+        except LociError:
+            self.memories.delete_many([m.id for m in memories])
+            self._forget_vectors([m.id for m in memories if m.id in given])
+            raise
+
+    def pipeline_status(self, ids: list[str]) -> dict[str, Any]:
+        """Partition ids: completed (embedded and enriched: searchable with everything), pending,
+        failed (with the stage and the reason), unknown."""
+        states = self.pipeline.stage_states(ids)
+        completed, pending, failed, unknown = [], [], [], []
+        for memory_id in ids:
+            state = states.get(memory_id)
+            if state is None:
+                unknown.append(memory_id)
+                continue
+            broken = [(stage, error) for stage, (status, error) in state.items() if status == StageStatus.FAILED.value]
+            if broken:
+                failed.append({"id": memory_id, "stage": broken[0][0].value, "reason": broken[0][1] or "unknown error"})
+            elif all(status == StageStatus.COMPLETED.value for status, _ in state.values()):
+                completed.append(memory_id)
+            else:
+                pending.append(memory_id)
+        return {
+            "status": "success",
+            "completed_ids": completed,
+            "pending_ids": pending,
+            "failed_ids": [f["id"] for f in failed],
+            "failed": failed,
+            "unknown_ids": unknown,
+            "counts": {
+                "completed": len(completed),
+                "pending": len(pending),
+                "failed": len(failed),
+                "unknown": len(unknown),
+            },
+        }
+
+    def get(self, memory_id: str) -> Memory:
+        memory = self.memories.get(memory_id)
+        if memory is None:
+            raise NotFound("Memory not found")
+        self.access.record([memory_id])
+        return memory
+
+    def update(self, memory_id: str, patch: PatchMemory) -> Memory:
+        """Apply a validated PATCH; re-queue the embedding when content changed, else refresh the payload."""
+        current = self.memories.get(memory_id)
+        if current is None:
+            raise NotFound("Memory not found")
+        changes = _patch_changes(patch)
+        content_changed = "content" in changes and changes["content"] != current.content
+        if "type" in changes:
+            changes["type_source"] = "client"
+            changes.setdefault("confidence", TYPE_GIVEN_CONFIDENCE)
+        if content_changed:
+            for stage in Stage:
+                changes[f"{stage}_status"] = StageStatus.PENDING
+                changes[f"{stage}_attempts"] = 0
+                changes[f"{stage}_error"] = None
+        if "updated_at" not in changes:
+            changes["updated_at"] = iso(utcnow())
+        updated = current.with_changes(**changes)
+        if not self.memories.update(updated, list(changes)):
+            raise NotFound("Memory not found")
+        self.intake.changed(updated, content_changed=content_changed)
+        log.info(
+            "memory updated",
+            extra={
+                "event": "memory.updated",
+                "memory_id": memory_id,
+                "fields": sorted(changes),
+                "content_changed": content_changed,
+            },
+        )
+        return updated
+
+    def delete(self, memory_id: str) -> None:
+        if not self.memories.delete(memory_id):
+            raise NotFound("Memory not found")
+        self._forget_vectors([memory_id])
+        log.info("memory deleted", extra={"event": "memory.deleted", "memory_id": memory_id})
+
+    def delete_by_tag(self, keys: list[str]) -> int:
+        """Delete every memory having one of these tags, a page at a time; returns the count."""
+        deleted = 0
+        while page := self.memories.delete_page_by_tag(keys):
+            self._forget_vectors(page)
+            deleted += len(page)
+            log.info(
+                "memories deleted by tag", extra={"event": "memory.deleted_by_tag", "count": len(page), "tags": keys}
+            )
+        return deleted
+
+    def _forget_vectors(self, ids: list[str]) -> None:
+        """Remove vectors of memories that are gone. If that fails the orphan stays in the vector
+        store, where it is harmless: recall only returns what the graph still holds."""
+        try:
+            self.vectors.delete(ids)
+        except LociError as exc:
+            log.warning(
+                "vector delete failed; orphan left for sync",
+                extra={"event": "vectors.delete_failed", "memory_ids": ids[:20], "error": exc.message},
+            )
 
 
 def _written(new: list[Memory], memories: list[Memory]) -> list[Memory]:
     by_id = {m.id: m for m in new}
     return [by_id.get(m.id, m) for m in memories]
-
-
-def _originals(services: Services, prints: list[str], memories: list[Memory]) -> dict[str, Memory]:
-    """For memories repeating a recent store (or an earlier item of this batch), the original."""
-    claimed = services.requests.claim(prints, [m.id for m in memories])
-    batch = {m.id: m for m in memories}
-    earlier_ids = [c for c in claimed if c is not None and c not in batch]
-    found = services.graph.get_memories(earlier_ids) if earlier_ids else {}
-    originals: dict[str, Memory] = {}
-    for memory, digest, previous in zip(memories, prints, claimed, strict=True):
-        if previous is None:
-            continue
-        original = batch.get(previous) or found.get(previous)
-        settled = previous not in batch and services.settler.settle_original(previous, original)
-        if original is None:  # deleted since, or its write never landed: this one takes its place
-            services.requests.take_over(digest, memory.id)
-            continue
-        if previous not in batch and not settled:
-            _queue_unfinished(services, original)
-        originals[memory.id] = original
-    return originals
-
-
-def _queue_unfinished(services: Services, memory: Memory) -> None:
-    """Queue a repeated store's original if a stage is still pending and nothing is working on it
-    (e.g. a write that timed out but landed, in an earlier process)."""
-    if memory.embedding_status is StageStatus.PENDING:
-        services.embedding_queue.adopt([memory.id])
-    if memory.enrichment_status is StageStatus.PENDING:
-        services.enrichment_queue.adopt([memory.id])
-
-
-def _store_vectors(services: Services, memories: list[Memory], given: dict[str, list[float]]) -> list[Memory]:
-    """Write the clients' vectors and mark those memories embedded; on failure remove the memories again."""
-    try:
-        return write_client_vectors(services.graph, services.vectors, memories, given)
-    except LociError:
-        services.graph.delete_memories([m.id for m in memories])
-        _forget_vectors(services, [m.id for m in memories if m.id in given])
-        raise
-
-
-def pipeline_status(services: Services, ids: list[str]) -> dict[str, Any]:
-    """Partition ids: completed (embedded and enriched: searchable with everything), pending,
-    failed (with the stage and the reason), unknown."""
-    states = services.graph.stage_states(ids)
-    completed, pending, failed, unknown = [], [], [], []
-    for memory_id in ids:
-        state = states.get(memory_id)
-        if state is None:
-            unknown.append(memory_id)
-            continue
-        broken = [(stage, error) for stage, (status, error) in state.items() if status == StageStatus.FAILED.value]
-        if broken:
-            failed.append({"id": memory_id, "stage": broken[0][0].value, "reason": broken[0][1] or "unknown error"})
-        elif all(status == StageStatus.COMPLETED.value for status, _ in state.values()):
-            completed.append(memory_id)
-        else:
-            pending.append(memory_id)
-    return {
-        "status": "success",
-        "completed_ids": completed,
-        "pending_ids": pending,
-        "failed_ids": [f["id"] for f in failed],
-        "failed": failed,
-        "unknown_ids": unknown,
-        "counts": {
-            "completed": len(completed),
-            "pending": len(pending),
-            "failed": len(failed),
-            "unknown": len(unknown),
-        },
-    }
-
-
-def get(services: Services, memory_id: str) -> Memory:
-    memory = services.graph.get_memory(memory_id)
-    if memory is None:
-        raise NotFound("Memory not found")
-    services.access.record([memory_id])
-    return memory
-
-
-def update(services: Services, memory_id: str, patch: PatchMemory) -> Memory:
-    """Apply a validated PATCH; re-queue the embedding when content changed, else refresh the payload."""
-    current = services.graph.get_memory(memory_id)
-    if current is None:
-        raise NotFound("Memory not found")
-    changes = _patch_changes(patch)
-    content_changed = "content" in changes and changes["content"] != current.content
-    if "type" in changes:
-        changes["type_source"] = "client"
-        changes.setdefault("confidence", TYPE_GIVEN_CONFIDENCE)
-    if content_changed:
-        for stage in Stage:
-            changes[f"{stage}_status"] = StageStatus.PENDING
-            changes[f"{stage}_attempts"] = 0
-            changes[f"{stage}_error"] = None
-    if "updated_at" not in changes:
-        changes["updated_at"] = iso(utcnow())
-    updated = current.with_changes(**changes)
-    if not services.graph.update_memory(updated, list(changes)):
-        raise NotFound("Memory not found")
-    # the worker re-embeds changed content, or rewrites the payload of an unchanged vector
-    if updated.embedding_status is not StageStatus.FAILED:
-        services.embedding_queue.put(memory_id)
-    if content_changed:
-        services.enrichment_queue.put(memory_id)
-    log.info(
-        "memory updated",
-        extra={
-            "event": "memory.updated",
-            "memory_id": memory_id,
-            "fields": sorted(changes),
-            "content_changed": content_changed,
-        },
-    )
-    return updated
-
-
-def delete(services: Services, memory_id: str) -> None:
-    if not services.graph.delete_memory(memory_id):
-        raise NotFound("Memory not found")
-    _forget_vectors(services, [memory_id])
-    log.info("memory deleted", extra={"event": "memory.deleted", "memory_id": memory_id})
-
-
-def delete_by_tag(services: Services, keys: list[str]) -> int:
-    """Delete every memory having one of these tags, a page at a time; returns the count."""
-    deleted = 0
-    while page := services.graph.delete_page_by_tag(keys):
-        _forget_vectors(services, page)
-        deleted += len(page)
-        log.info("memories deleted by tag", extra={"event": "memory.deleted_by_tag", "count": len(page), "tags": keys})
-    return deleted
-
-
-def _forget_vectors(services: Services, ids: list[str]) -> None:
-    """Remove vectors of memories that are gone. If that fails the orphan stays in the vector
-    store, where it is harmless: recall only returns what the graph still holds."""
-    try:
-        services.vectors.delete(ids)
-    except LociError as exc:
-        log.warning(
-            "vector delete failed; orphan left for sync",
-            extra={"event": "vectors.delete_failed", "memory_ids": ids[:20], "error": exc.message},
-        )
 
 
 _CLEARED_BY_NULL: dict[str, list[str] | dict[str, Any] | None] = {"tags": [], "metadata": {}, "t_invalid": None}

@@ -28,8 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
-
-from loci.launcher import ServiceProcess
+from service_process import ServiceProcess
 
 SEED = 7
 SETTLE_SECONDS = 5.0

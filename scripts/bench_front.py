@@ -28,8 +28,7 @@ from typing import Any
 
 import httpx
 from bench_api import machine
-
-from loci.launcher import ServiceProcess
+from service_process import ServiceProcess
 
 STORES = 2000
 CONCURRENCY = 8

@@ -27,8 +27,7 @@ from typing import Any
 
 import httpx
 from bench_api import machine, memory_text, run_concurrent, timed, wait_drained
-
-from loci.launcher import ServiceProcess
+from service_process import ServiceProcess
 
 SEED = 11
 BATCH = 500
@@ -140,7 +139,6 @@ def remote_embedding_seconds(
     from loci.config import EmbeddingProviderName, LogFormat, Settings
     from loci.factory import create_app
     from loci.schemas import StoreMemory
-    from loci.writes import store_many
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -160,7 +158,7 @@ def remote_embedding_seconds(
             rng = random.Random(SEED)
             texts = distinct_texts(rng, count, f"remote c={concurrency}")
             for start in range(0, count, BATCH):
-                store_many(svc, [StoreMemory(content=t) for t in texts[start : start + BATCH]])
+                svc.writer.store_many([StoreMemory(content=t) for t in texts[start : start + BATCH]])
             started = time.perf_counter()
             svc.embedding_worker.start()
             while svc.embedding_worker.stats.processed < count:

@@ -39,9 +39,8 @@ from typing import Any
 import httpx
 from bench_api import SETTLE_SECONDS, machine, percentile
 from rank_bm25 import BM25Okapi
+from service_process import ROOT, ServiceProcess
 from tqdm import tqdm
-
-from loci.launcher import ROOT, ServiceProcess
 
 DEFAULT_PATH = ROOT.parent / "shared" / "datasets" / "locomo" / "locomo-dev.json"
 KS = (1, 5, 10, 20, 50)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 from bench_api import machine
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from loci.stores.falkordb_server import FalkorDBServer
 
 PROBES = 10

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from loci.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository's root."""
 
 DEFAULT_CONTENT = "something worth keeping"
 

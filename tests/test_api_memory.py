@@ -22,7 +22,7 @@ def test_store_returns_ids_at_once_and_queues_the_embedding(client: FlaskClient,
     assert body["embedding_status"] == "queued" and body["qdrant"] == "queued"
     assert body["importance"] == 0.8
     assert services.embedding_queue.stats().pending == 1
-    memory = services.graph.get_memory(body["memory_id"])
+    memory = services.graph.memories.get(body["memory_id"])
     assert memory is not None and memory.embedding_status is StageStatus.PENDING
     assert memory.tags == ["project:loci", "Ops"]
     assert memory.metadata == {"source": "chat"}
@@ -53,7 +53,7 @@ def test_store_with_a_precomputed_embedding_writes_the_vector_now(client: FlaskC
     assert services.embedding_queue.stats().pending == 0
     (point,) = services.vectors.retrieve([body["memory_id"]])
     assert point.payload["content"] == "something worth keeping"
-    got = services.graph.get_memory(body["memory_id"])
+    got = services.graph.memories.get(body["memory_id"])
     assert got is not None and got.embedding_status is StageStatus.COMPLETED
 
 
@@ -98,12 +98,12 @@ def test_by_tag_lists_and_deletes(client: FlaskClient, services: Services) -> No
     assert client.get("/memory/by-tag?tags=batch&limit=2&offset=2").json["has_more"] is False
     deleted = client.delete("/memory/by-tag?tags=BATCH").json
     assert deleted["deleted_count"] == 3
-    assert services.graph.count_memories() == 1
+    assert services.graph.memories.count() == 1
 
 
 def nothing_written(services: Services) -> bool:
     return (
-        services.graph.count_memories() == 0
+        services.graph.memories.count() == 0
         and services.vectors.count() == 0
         and services.embedding_queue.stats().pending == 0
     )
@@ -192,7 +192,7 @@ def test_body_over_the_limit_is_413(make_app: Callable[..., Flask]) -> None:
     app = make_app(max_request_bytes=4096)
     response = app.test_client().post("/memory", json={"content": "x" * 5000})
     assert response.status_code == 413 and response.json["code"] == 413
-    assert app.extensions["loci"].graph.count_memories() == 0
+    assert app.extensions["loci"].graph.memories.count() == 0
 
 
 def test_by_tag_needs_tags(client: FlaskClient) -> None:

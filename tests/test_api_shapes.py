@@ -29,7 +29,7 @@ DEEP = "[" * 100_000 + "]" * 100_000
 def test_bodies_no_store_can_hold(client: FlaskClient, services: Services, body: str | bytes, message: str) -> None:
     response = client.post("/memory", data=body, content_type="application/json")
     assert response.status_code == 400 and message in response.json["message"]
-    assert services.graph.count_memories() == 0
+    assert services.graph.memories.count() == 0
 
 
 @pytest.mark.parametrize(

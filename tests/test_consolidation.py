@@ -28,7 +28,7 @@ def unit(*weights: tuple[int, float]) -> list[float]:
 
 
 def edges(svc: Services, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
-    rows = svc.graph._query(f"MATCH (a:Memory)-[r:{kind}]->(b:Memory) RETURN a.id, b.id, properties(r)")
+    rows = svc.graph.query(f"MATCH (a:Memory)-[r:{kind}]->(b:Memory) RETURN a.id, b.id, properties(r)")
     return [(a, b, dict(props)) for a, b, props in rows]
 
 
@@ -54,16 +54,16 @@ def test_decay_writes_scores_to_graph_and_payload_and_dry_runs_write_nothing(app
     services.embedding_worker.drain()
     dry = services.consolidator.run("decay", dry_run=True)
     assert dry["steps"]["decay"]["processed"] == 2
-    assert services.graph.get_memory(fresh).relevance_score is None  # type: ignore[union-attr]
-    assert services.graph.runs(10) == []  # dry runs are not recorded either
+    assert services.graph.memories.get(fresh).relevance_score is None  # type: ignore[union-attr]
+    assert services.graph.maintenance.runs(10) == []  # dry runs are not recorded either
 
     result = services.consolidator.run("decay", dry_run=False)
     assert result["success"] and result["steps"]["decay"]["buckets"]["medium"] == 1
-    assert services.graph.get_memory(fresh).relevance_score == pytest.approx(0.51, abs=0.01)  # type: ignore[union-attr]
-    assert services.graph.get_memory(old).relevance_score == pytest.approx(0.15, abs=0.01)  # type: ignore[union-attr]
+    assert services.graph.memories.get(fresh).relevance_score == pytest.approx(0.51, abs=0.01)  # type: ignore[union-attr]
+    assert services.graph.memories.get(old).relevance_score == pytest.approx(0.15, abs=0.01)  # type: ignore[union-attr]
     payload = services.vectors.retrieve([fresh])[0].payload
     assert payload["relevance_score"] == pytest.approx(0.51, abs=0.01) and payload["content"] == "fresh note"
-    (run,) = services.graph.runs(10)
+    (run,) = services.graph.maintenance.runs(10)
     assert run["task"] == "decay" and run["success"] and run["result"]["processed"] == 2
 
 
@@ -91,14 +91,14 @@ def test_cluster_summarises_close_groups_through_the_index(app: Flask, services:
     store(app, "A lone thought about gardening", embedding=unit((100, 1.0)))
     store(app, "Another about sailing", embedding=unit((200, 1.0)))
     dry = services.consolidator.run("cluster", dry_run=True)["steps"]["cluster"]
-    assert dry["clusters"] == 1 and services.graph._query("MATCH (c:MetaMemory) RETURN count(c)")[0][0] == 0
+    assert dry["clusters"] == 1 and services.graph.query("MATCH (c:MetaMemory) RETURN count(c)")[0][0] == 0
     result = services.consolidator.run("cluster", dry_run=False)["steps"]["cluster"]
     assert result == {**result, "scanned": 6, "clusters": 1, "sizes": [4]}
-    rows = services.graph._query("MATCH (c:MetaMemory)-[:SUMMARIZES]->(m:Memory) RETURN c.content, c.type, m.id")
+    rows = services.graph.query("MATCH (c:MetaMemory)-[:SUMMARIZES]->(m:Memory) RETURN c.content, c.type, m.id")
     assert {row[2] for row in rows} == set(group) and rows[0][1] == "MetaPattern"
     assert {"kafka", "consumer"} <= set(tokens(rows[0][0]))
     services.consolidator.run("cluster", dry_run=False)  # a rerun replaces, never duplicates
-    assert services.graph._query("MATCH (c:MetaMemory) RETURN count(c)")[0][0] == 1
+    assert services.graph.query("MATCH (c:MetaMemory) RETURN count(c)")[0][0] == 1
     recalled = app.test_client().get("/recall", query_string={"query": "Kafka consumer lag"}).json
     assert all(r["memory"]["type"] != "MetaPattern" for r in recalled["results"])
 
@@ -119,13 +119,13 @@ def test_forget_archives_deletes_and_protects(forgetful: Flask) -> None:
     svc.embedding_worker.drain()
     plan = svc.consolidator.run("forget", dry_run=True)["steps"]["forget"]
     assert (plan["deleted"], plan["archived"], plan["protected"]) == (1, 1, 3), plan
-    assert svc.graph.count_memories() == 5  # the dry runs changed nothing
+    assert svc.graph.memories.count() == 5  # the dry runs changed nothing
     svc.consolidator.run("forget", dry_run=False)
-    assert svc.graph.get_memory(doomed) is None and svc.vectors.retrieve([doomed]) == []
-    archived = svc.graph.get_memory(faded)
+    assert svc.graph.memories.get(doomed) is None and svc.vectors.retrieve([doomed]) == []
+    archived = svc.graph.memories.get(faded)
     assert archived is not None and archived.archived and archived.archived_at
     assert svc.vectors.retrieve([faded])[0].payload["archived"] is True
-    assert all(not svc.graph.get_memory(i).archived for i in (decision, important, recent))  # type: ignore[union-attr]
+    assert all(not svc.graph.memories.get(i).archived for i in (decision, important, recent))  # type: ignore[union-attr]
 
 
 def test_forget_is_off_by_default(app: Flask, services: Services) -> None:
@@ -137,7 +137,7 @@ def test_history_is_kept_to_the_limit_per_task(make_app: Callable[..., Flask]) -
     for task in ("decay", "cluster", "decay", "decay", "forget"):
         svc.consolidator.run(task, dry_run=False)
     svc.consolidator.run("creative", dry_run=True)
-    runs = svc.graph.runs(10)
+    runs = svc.graph.maintenance.runs(10)
     assert sorted(r["task"] for r in runs) == [
         "cluster",
         "decay",
@@ -146,7 +146,7 @@ def test_history_is_kept_to_the_limit_per_task(make_app: Callable[..., Flask]) -
     ]  # frequent tasks never push out rare ones
     history = svc.consolidator.history(10)
     assert history[0]["task"] == "creative" and history[0]["dry_run"] is True  # dry runs: kept in the process only
-    assert svc.graph.last_run("cluster") is not None
+    assert svc.graph.maintenance.last_run("cluster") is not None
 
 
 def test_the_scheduler_registers_the_enabled_jobs_and_reports_next_runs(make_app: Callable[..., Flask]) -> None:
@@ -166,9 +166,9 @@ def test_the_scheduler_registers_the_enabled_jobs_and_reports_next_runs(make_app
     assert runs["creative"] == runs["cluster"] == runs["forget"] == "Disabled"
     assert parse_timestamp(runs["sync"]) > utcnow() + timedelta(minutes=59)
     assert parse_timestamp(runs["decay"]) > utcnow() + timedelta(minutes=59)
-    assert svc.graph.last_run("decay") is None
+    assert svc.graph.maintenance.last_run("decay") is None
     app.apscheduler.run_job("decay")  # type: ignore[attr-defined]  # flask-apscheduler's handle on the app
-    assert svc.graph.last_run("decay") is not None
+    assert svc.graph.maintenance.last_run("decay") is not None
     status = app.test_client().get("/consolidate/status").json
     assert status["scheduler_running"] is True and "decay" in {run["task"] for run in status["history"]}
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from tests.openai_server import OpenAIServer
 
 pytestmark = pytest.mark.slow

@@ -28,12 +28,11 @@ from pathlib import Path
 import httpx
 import pytest
 from flask import Flask
+from service_process import ServiceProcess
 
-from loci import writes
 from loci.config import AppendFsync
 from loci.diskspace import DiskGuard, free_bytes
 from loci.errors import GraphUnavailable, InsufficientStorage, LociError
-from loci.launcher import ServiceProcess
 from loci.model import Memory, Stage
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
@@ -101,13 +100,13 @@ def test_workers_and_access_recorder_pause_below_the_reserve(make_app: Callable[
             assert svc.embedding_queue.stats().pending == len(ids)  # still queued
             assert svc.enrichment_queue.stats().pending == len(ids)
             for stage in (Stage.EMBEDDING, Stage.ENRICHMENT):
-                assert not any(svc.graph.stage_attempts(stage, ids).values())  # no attempt used
+                assert not any(svc.graph.pipeline.stage_attempts(stage, ids).values())  # no attempt used
 
             (fs / "filler").unlink()
             svc.enrichment_worker.drain()
             svc.embedding_worker.drain()
             assert svc.access.flush() == len(ids)
-            assert writes.pipeline_status(svc, ids)["counts"]["completed"] == len(ids)
+            assert svc.writer.pipeline_status(ids)["counts"]["completed"] == len(ids)
         finally:
             svc.close()  # before the filesystem goes
 
@@ -152,7 +151,7 @@ def test_write_refused_by_full_disk_is_never_acknowledged(
             while not refused and time.monotonic() < deadline:
                 memory = new_memory(f"note {len(acknowledged)}: " + "disk " * 400)
                 try:
-                    graph.create_memories([memory])
+                    graph.memories.create([memory])
                     acknowledged.append(memory.id)
                 except refusal:
                     refused.append(memory.id)
@@ -168,7 +167,7 @@ def test_write_refused_by_full_disk_is_never_acknowledged(
             assert pid is not None
             os.kill(pid, 9)  # a crash: only what reached the disk comes back
             wait_until(lambda: server.restarts > restarts and _answers(graph), timeout=90)
-            present = graph.existing_ids(acknowledged + refused)
+            present = graph.memories.existing_ids(acknowledged + refused)
             assert present == set(acknowledged)  # every acknowledged write kept, the refused one never applied
         finally:
             graph.close()
@@ -184,9 +183,9 @@ def test_memory_limit_refusal_is_insufficient_storage(tmp_path: Path) -> None:
         graph.redis.config_set("maxmemory-policy", "noeviction")
         memory = new_memory("over the memory limit")
         with pytest.raises(InsufficientStorage, match="memory limit"):
-            graph.create_memories([memory])
+            graph.memories.create([memory])
         graph.redis.config_set("maxmemory", "0")
-        assert graph.existing_ids([memory.id]) == set()
+        assert graph.memories.existing_ids([memory.id]) == set()
     finally:
         graph.close()
         server.stop()
@@ -194,7 +193,7 @@ def test_memory_limit_refusal_is_insufficient_storage(tmp_path: Path) -> None:
 
 def _stores(graph: GraphStore, memory: Memory) -> bool:
     try:
-        graph.create_memories([memory])
+        graph.memories.create([memory])
     except LociError:
         return False
     return True
@@ -203,7 +202,7 @@ def _stores(graph: GraphStore, memory: Memory) -> bool:
 def _answers(graph: GraphStore) -> bool:
     try:
         graph.ping()
-        graph.count_memories()
+        graph.memories.count()
     except LociError:
         return False
     return True

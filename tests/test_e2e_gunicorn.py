@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from tests.helpers import wait_until
 from tests.openai_server import Fault, OpenAIServer
 

@@ -22,7 +22,7 @@ def stub_app(make_stub_app: Callable[..., Flask], clock: FakeClock) -> Flask:
 
 
 def status(svc: Services, memory_id: str) -> StageStatus:
-    memory = svc.graph.get_memory(memory_id)
+    memory = svc.graph.memories.get(memory_id)
     assert memory is not None
     return memory.embedding_status
 
@@ -56,7 +56,7 @@ def test_a_failed_call_is_retried_later_not_slept_on(
     memory_id = store(stub_app, "retry me")
     openai_server.stub.fail_next(1, status=503)
     svc.embedding_worker.run_once()
-    memory = svc.graph.get_memory(memory_id)
+    memory = svc.graph.memories.get(memory_id)
     assert memory is not None
     assert memory.embedding_status is StageStatus.PENDING
     assert memory.embedding_attempts == 1 and "503" in (memory.embedding_error or "")
@@ -77,7 +77,7 @@ def test_after_max_attempts_the_memory_is_marked_failed_with_the_reason(
     memory_id = store(stub_app, "doomed")
     openai_server.stub.fail_next(3, status=500)
     run_until_done(svc, memory_id, clock)
-    memory = svc.graph.get_memory(memory_id)
+    memory = svc.graph.memories.get(memory_id)
     assert memory is not None
     assert memory.embedding_status is StageStatus.FAILED
     assert memory.embedding_attempts == 3
@@ -175,7 +175,7 @@ def test_a_malformed_provider_answer_is_retried_not_dropped(
     memory_id = store(stub_app, "odd gateway")
     openai_server.stub.malformed = True
     svc.embedding_worker.run_once()
-    memory = svc.graph.get_memory(memory_id)
+    memory = svc.graph.memories.get(memory_id)
     assert memory is not None and memory.embedding_attempts == 1 and "malformed" in (memory.embedding_error or "")
     assert svc.embedding_queue.stats().delayed == 1
     openai_server.stub.malformed = False
@@ -194,7 +194,7 @@ def test_one_bad_memory_does_not_use_up_the_attempts_of_its_batch(
     run_until_done(svc, bad, clock)
     svc.embedding_worker.drain()
     assert all(status(svc, i) is StageStatus.COMPLETED for i in good)
-    bad_memory = svc.graph.get_memory(bad)
+    bad_memory = svc.graph.memories.get(bad)
     assert bad_memory is not None and bad_memory.embedding_status is StageStatus.FAILED
     assert bad_memory.embedding_attempts == 3 and "400" in (bad_memory.embedding_error or "")
-    assert all(svc.graph.get_memory(i).embedding_attempts == 0 for i in good)  # type: ignore[union-attr]
+    assert all(svc.graph.memories.get(i).embedding_attempts == 0 for i in good)  # type: ignore[union-attr]

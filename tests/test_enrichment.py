@@ -16,13 +16,13 @@ from tests.openai_server import OpenAIServer
 
 
 def memory(svc: Services, memory_id: str) -> Memory:
-    found = svc.graph.get_memory(memory_id)
+    found = svc.graph.memories.get(memory_id)
     assert found is not None
     return found
 
 
 def edges(svc: Services, kind: str) -> set[tuple[str, str]]:
-    rows = svc.graph._query(f"MATCH (a:Memory)-[:{kind}]->(b:Memory) RETURN a.id, b.id")
+    rows = svc.graph.query(f"MATCH (a:Memory)-[:{kind}]->(b:Memory) RETURN a.id, b.id")
     return {(a, b) for a, b in rows}
 
 
@@ -90,18 +90,18 @@ def test_equal_times_are_ordered_by_arrival(app: Flask, services: Services) -> N
 def test_patterns_form_in_ingest_order(app: Flask, services: Services) -> None:
     ids = [store(app, f"We decided to adopt tool number {n} for deployments", type="Decision") for n in range(5)]
     settle(services)
-    patterns = services.graph.patterns()
+    patterns = services.graph.enrichment.patterns()
     assert set(patterns) == {"Decision"}
     pattern = patterns["Decision"]
     assert pattern["observations"] == 2  # the 4th and 5th memory had three earlier Decisions
     assert pattern["confidence"] == pytest.approx(0.45)
     assert "deployments" in pattern["key_terms"]
-    exemplars = {a for a, _ in services.graph._query("MATCH (m:Memory)-[:EXEMPLIFIES]->(:Pattern) RETURN m.id, 1")}
+    exemplars = {a for a, _ in services.graph.query("MATCH (m:Memory)-[:EXEMPLIFIES]->(:Pattern) RETURN m.id, 1")}
     assert exemplars == set(ids[3:])
     # enriching again does not count the same memories twice
     services.enrichment_queue.put_many(ids)
     settle(services)
-    assert services.graph.patterns()["Decision"]["observations"] == 2
+    assert services.graph.enrichment.patterns()["Decision"]["observations"] == 2
 
 
 def test_near_duplicates_are_linked_both_ways(app: Flask, services: Services) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
 from tests.helpers import wait_until
 

@@ -37,8 +37,8 @@ def test_schema_is_idempotent(graph: GraphStore) -> None:
 
 def test_create_get_replace_delete(graph: GraphStore) -> None:
     memory = make_memory("Alice uses PostgreSQL", tags=["Project/Loci"], metadata={"source": "chat", "n": [1, 2]})
-    graph.create_memories([memory])
-    loaded = graph.get_memory(memory.id)
+    graph.memories.create([memory])
+    loaded = graph.memories.get(memory.id)
     assert loaded is not None
     assert loaded.content == memory.content
     assert loaded.tags == ["Project/Loci"]
@@ -46,36 +46,38 @@ def test_create_get_replace_delete(graph: GraphStore) -> None:
     assert loaded.metadata == {"source": "chat", "n": [1, 2]}
     assert loaded.embedding_status is StageStatus.PENDING
 
-    assert graph.update_memory(
+    assert graph.memories.update(
         loaded.with_changes(content="Alice uses SQLite", importance=0.9), ["content", "importance"]
     )
-    changed = graph.get_memory(memory.id)
+    changed = graph.memories.get(memory.id)
     assert changed is not None and changed.content == "Alice uses SQLite" and changed.importance == 0.9
     # a partial update leaves fields written by others alone
-    graph.mark_embedded([(memory.id, content_hash("Alice uses SQLite"))])
-    assert graph.update_memory(changed.with_changes(tags=["x"]), ["tags"])
-    after = graph.get_memory(memory.id)
+    graph.pipeline.mark_embedded([(memory.id, content_hash("Alice uses SQLite"))])
+    assert graph.memories.update(changed.with_changes(tags=["x"]), ["tags"])
+    after = graph.memories.get(memory.id)
     assert after is not None and after.embedding_status is StageStatus.COMPLETED and after.tag_keys == ["x"]
 
-    assert graph.delete_memory(memory.id)
-    assert graph.get_memory(memory.id) is None
-    assert not graph.delete_memory(memory.id)
-    assert not graph.update_memory(memory, ["content"])
+    assert graph.memories.delete(memory.id)
+    assert graph.memories.get(memory.id) is None
+    assert not graph.memories.delete(memory.id)
+    assert not graph.memories.update(memory, ["content"])
 
 
 def test_iter_ids_pages_past_the_page_size(graph: GraphStore) -> None:
     memories = [make_memory(f"note {n}") for n in range(25)]
-    graph.create_memories(memories)
-    assert sorted(graph.iter_ids(page_size=7)) == sorted(m.id for m in memories)
+    graph.memories.create(memories)
+    assert sorted(graph.memories.iter_ids(page_size=7)) == sorted(m.id for m in memories)
 
 
 def test_mark_embedded_skips_memories_edited_meanwhile(graph: GraphStore) -> None:
     kept, edited = make_memory("first text"), make_memory("second text")
-    graph.create_memories([kept, edited])
-    graph.update_memory(edited.with_changes(content="second text, edited"), ["content"])
-    marked = graph.mark_embedded([(kept.id, content_hash(kept.content)), (edited.id, content_hash(edited.content))])
+    graph.memories.create([kept, edited])
+    graph.memories.update(edited.with_changes(content="second text, edited"), ["content"])
+    marked = graph.pipeline.mark_embedded(
+        [(kept.id, content_hash(kept.content)), (edited.id, content_hash(edited.content))]
+    )
     assert marked == [kept.id]
-    assert list(graph.iter_ids(status=StageStatus.PENDING)) == [edited.id]
+    assert list(graph.memories.iter_ids(status=StageStatus.PENDING)) == [edited.id]
 
 
 def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: GraphStore) -> None:
@@ -85,10 +87,10 @@ def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: Gra
     b = make_memory("Kubernetes clusters upgraded", tags=["ops"], timestamp="2026-02-01T00:00:00+00:00")
     c = make_memory("Lunch was pasta", tags=["project:loci"])
     d = make_memory("Kubernetes notes, archived", archived=True)
-    graph.create_memories([a, b, c, d])
+    graph.memories.create([a, b, c, d])
 
     def found(where: MemoryFilter, word: str = "kubernetes", limit: int = 10) -> tuple[int, set[str]]:
-        total, matches = graph.word_matches([word, "absent"], where, limit)
+        total, matches = graph.search.word_matches([word, "absent"], where, limit)
         assert total == 4 and matches["absent"] == (0, [])
         count, ids = matches[word]
         return count, set(ids)
@@ -104,21 +106,21 @@ def test_word_matches_count_the_whole_store_and_list_the_filtered_ids(graph: Gra
 
 def test_predecessors_are_the_nearest_earlier_memories(graph: GraphStore) -> None:
     memories = [make_memory(f"turn {n}", timestamp=f"2026-03-01T10:00:0{n}+00:00") for n in range(4)]
-    graph.create_memories(memories)
+    graph.memories.create(memories)
     rows = [(m.id, epoch(m.timestamp) or 0.0, m.stored_at) for m in memories]
-    graph.link_preceding(rows, window=3600, limit=3)
+    graph.enrichment.link_preceding(rows, window=3600, limit=3)
     ids = [m.id for m in memories]
-    assert graph.predecessors(ids) == {ids[1]: ids[0], ids[2]: ids[1], ids[3]: ids[2]}
+    assert graph.search.predecessors(ids) == {ids[1]: ids[0], ids[2]: ids[1], ids[3]: ids[2]}
 
 
 def test_time_windows_hold_at_both_ends(graph: GraphStore) -> None:
     stamps = [f"2026-{month:02d}-15T12:00:00+00:00" for month in range(1, 13)]
     memories = [make_memory(f"month {n}", timestamp=stamp) for n, stamp in enumerate(stamps, start=1)]
-    graph.create_memories(memories)
+    graph.memories.create(memories)
     where = MemoryFilter(start="2026-03-01T00:00:00+00:00", end="2026-05-15T12:00:00+00:00")
-    found = sorted(m.timestamp for m in graph.list_memories(where, "time_asc", 50))
+    found = sorted(m.timestamp for m in graph.search.list_memories(where, "time_asc", 50))
     assert found == stamps[2:5]  # March, April, May (the end is inclusive)
-    assert [m.timestamp for m in graph.list_memories(MemoryFilter(end=stamps[0]), "time_asc", 50)] == stamps[:1]
+    assert [m.timestamp for m in graph.search.list_memories(MemoryFilter(end=stamps[0]), "time_asc", 50)] == stamps[:1]
 
 
 @pytest.mark.parametrize(
@@ -138,8 +140,8 @@ def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected:
         "y": make_memory("y", tags=["project/other"]),
         "z": make_memory("z", tags=["urgent"]),
     }
-    graph.create_memories(list(by_name.values()))
-    found = {m.id for m in graph.list_memories(where, "importance", 50)}
+    graph.memories.create(list(by_name.values()))
+    found = {m.id for m in graph.search.list_memories(where, "importance", 50)}
     assert found == {by_name[name].id for name in expected}
     # the same filter applied in Python agrees with the Cypher one
     assert {m.id for m in by_name.values() if where.matches(m)} == found
@@ -147,94 +149,98 @@ def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected:
 
 def test_by_tag_pages_and_deletes(graph: GraphStore) -> None:
     tagged = [make_memory(f"t{n}", tags=["Batch"], importance=n / 10) for n in range(5)]
-    graph.create_memories([*tagged, make_memory("other", tags=["keep"])])
-    first = graph.memories_by_tag(["batch"], limit=2, offset=0)
+    graph.memories.create([*tagged, make_memory("other", tags=["keep"])])
+    first = graph.memories.by_tag(["batch"], limit=2, offset=0)
     assert [m.importance for m in first] == [0.4, 0.3]
-    assert len(graph.memories_by_tag(["batch"], limit=10, offset=2)) == 3
-    deleted = graph.delete_page_by_tag(["batch"], limit=3) + graph.delete_page_by_tag(["batch"], limit=3)
+    assert len(graph.memories.by_tag(["batch"], limit=10, offset=2)) == 3
+    deleted = graph.memories.delete_page_by_tag(["batch"], limit=3) + graph.memories.delete_page_by_tag(
+        ["batch"], limit=3
+    )
     assert sorted(deleted) == sorted(m.id for m in tagged)
-    assert graph.count_memories() == 1
+    assert graph.memories.count() == 1
 
 
 def test_associate_related_and_neighbors(graph: GraphStore) -> None:
     a, b, c = make_memory("a"), make_memory("b"), make_memory("c", importance=0.9)
-    graph.create_memories([a, b, c])
+    graph.memories.create([a, b, c])
     rows = [
         {"idx": 0, "src": a.id, "dst": b.id, "strength": 0.7, "props": {"reason": "because"}},
         {"idx": 1, "src": b.id, "dst": str(uuid.uuid4()), "strength": 0.5, "props": {}},
     ]
-    assert graph.associate(RelationType.LEADS_TO, rows, "2026-01-01T00:00:00+00:00") == [0]
-    graph.associate(RelationType.RELATES_TO, [{"idx": 0, "src": c.id, "dst": b.id, "strength": 0.4, "props": {}}], "t")
+    assert graph.relations.associate(RelationType.LEADS_TO, rows, "2026-01-01T00:00:00+00:00") == [0]
+    graph.relations.associate(
+        RelationType.RELATES_TO, [{"idx": 0, "src": c.id, "dst": b.id, "strength": 0.4, "props": {}}], "t"
+    )
     # MERGE: the same pair and type again updates instead of duplicating
-    graph.associate(RelationType.LEADS_TO, [{**rows[0], "strength": 0.8}], "t2")
-    related = graph.related(a.id, [RelationType.LEADS_TO, RelationType.RELATES_TO], depth=2, limit=10)
+    graph.relations.associate(RelationType.LEADS_TO, [{**rows[0], "strength": 0.8}], "t2")
+    related = graph.relations.related(a.id, [RelationType.LEADS_TO, RelationType.RELATES_TO], depth=2, limit=10)
     assert [(r.memory.id, r.depth) for r in related] == [(c.id, 2), (b.id, 1)]
-    only_one_hop = graph.related(a.id, [RelationType.LEADS_TO], depth=1, limit=10)
+    only_one_hop = graph.relations.related(a.id, [RelationType.LEADS_TO], depth=1, limit=10)
     assert [r.memory.id for r in only_one_hop] == [b.id]
-    edges = graph.neighbors([b.id], [RelationType.LEADS_TO, RelationType.RELATES_TO], per_seed=5)
+    edges = graph.relations.neighbors([b.id], [RelationType.LEADS_TO, RelationType.RELATES_TO], per_seed=5)
     assert {(n.memory.id, n.relation, n.outgoing) for n in edges} == {
         (a.id, "LEADS_TO", False),
         (c.id, "RELATES_TO", False),
     }
     assert next(n for n in edges if n.memory.id == a.id).strength == 0.8
-    assert graph.outgoing_edges([a.id])[a.id] == [{"type": "LEADS_TO", "memory_id": b.id, "strength": 0.8}]
+    assert graph.relations.outgoing_edges([a.id])[a.id] == [{"type": "LEADS_TO", "memory_id": b.id, "strength": 0.8}]
 
 
 def link(graph: GraphStore, kind: RelationType, src: Memory, dst: Memory) -> None:
-    graph.associate(kind, [{"idx": 0, "src": src.id, "dst": dst.id, "strength": 1.0, "props": {}}], "t")
+    graph.relations.associate(kind, [{"idx": 0, "src": src.id, "dst": dst.id, "strength": 1.0, "props": {}}], "t")
 
 
 def test_successors_follow_the_chain_furthest_first(graph: GraphStore) -> None:
     v1, v2, v3, lone = make_memory("v1"), make_memory("v2"), make_memory("v3"), make_memory("lone")
-    graph.create_memories([v1, v2, v3, lone])
+    graph.memories.create([v1, v2, v3, lone])
     link(graph, RelationType.EVOLVED_INTO, v1, v2)
     link(graph, RelationType.INVALIDATED_BY, v2, v3)
-    chains = graph.successors([v1.id, v2.id, v3.id, lone.id])
+    chains = graph.relations.successors([v1.id, v2.id, v3.id, lone.id])
     assert {old: [m.id for m in chain] for old, chain in chains.items()} == {v1.id: [v3.id, v2.id], v2.id: [v3.id]}
 
 
 def test_successors_of_a_long_chain_reach_its_end(graph: GraphStore) -> None:
     versions = [make_memory(f"version {n}") for n in range(8)]
-    graph.create_memories(versions)
+    graph.memories.create(versions)
     for old, new in itertools.pairwise(versions):
         link(graph, RelationType.EVOLVED_INTO, old, new)
-    chains = graph.successors([v.id for v in versions])
+    chains = graph.relations.successors([v.id for v in versions])
     assert set(chains) == {v.id for v in versions[:-1]}
     assert all(chain[0].id == versions[-1].id for chain in chains.values())
 
 
 def test_successors_survive_a_cycle(graph: GraphStore) -> None:
     a, b = make_memory("a"), make_memory("b")
-    graph.create_memories([a, b])
+    graph.memories.create([a, b])
     link(graph, RelationType.EVOLVED_INTO, a, b)
     link(graph, RelationType.EVOLVED_INTO, b, a)
-    chains = graph.successors([a.id, b.id])
+    chains = graph.relations.successors([a.id, b.id])
     assert {old: [m.id for m in chain] for old, chain in chains.items()} == {a.id: [b.id], b.id: [a.id]}
 
 
 def test_preceded_by_orders_ties_by_arrival_then_id(graph: GraphStore) -> None:
     stamp = "2026-03-01T09:00:00+00:00"
     same = sorted((make_memory(f"line {n}", timestamp=stamp, stored_at=stamp) for n in range(3)), key=lambda m: m.id)
-    graph.create_memories(same)
+    graph.memories.create(same)
     epoch = 1772355600.0
-    graph.link_preceding([(m.id, epoch, stamp) for m in same], window=7 * 86400, limit=5)
-    rows = graph._query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
+    graph.enrichment.link_preceding([(m.id, epoch, stamp) for m in same], window=7 * 86400, limit=5)
+    rows = graph.query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
     a, b, c = (m.id for m in same)
     assert {(x, y) for x, y in rows} == {(b, a), (c, a), (c, b)}
 
 
 def test_decay_rows_page_through_everything(graph: GraphStore) -> None:
     memories = [make_memory(f"m {n}", importance=0.1 * (n % 10)) for n in range(9)]
-    graph.create_memories(memories)
-    graph.associate(
+    graph.memories.create(memories)
+    graph.relations.associate(
         RelationType.RELATES_TO,
         [{"idx": 0, "src": memories[0].id, "dst": memories[1].id, "strength": 1, "props": {}}],
         "t",
     )
-    pages = list(graph.iter_decay_rows(min_importance=None, excluded_types=(), page_size=4))
+    pages = list(graph.maintenance.iter_decay_rows(min_importance=None, excluded_types=(), page_size=4))
     assert [len(page) for page in pages] == [4, 4, 1]
     rows = {row.id: row for page in pages for row in page}
     assert set(rows) == {m.id for m in memories}
     assert rows[memories[0].id].edges == 1 and rows[memories[2].id].edges == 0
-    important = [r for page in graph.iter_decay_rows(min_importance=0.5, excluded_types=()) for r in page]
+    important = [r for page in graph.maintenance.iter_decay_rows(min_importance=0.5, excluded_types=()) for r in page]
     assert {r.id for r in important} == {m.id for m in memories if m.importance >= 0.5}

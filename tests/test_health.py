@@ -26,5 +26,5 @@ def test_health_reports_the_pipeline(client: FlaskClient, services: Services) ->
     assert body["embedding"]["processed"] == 3 and body["sync_status"] == "synced"
     assert body["vector_dimensions"] == {"configured": 384, "effective": 384, "collection": 384, "mismatch": False}
 
-    services.vectors.delete([next(services.graph.iter_ids())])
+    services.vectors.delete([next(services.graph.memories.iter_ids())])
     assert client.get("/health").json["sync_status"] == "drift_detected"

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow

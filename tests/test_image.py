@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from docker.utils.build import exclude_paths
 
-from loci.launcher import ROOT
 from loci.stores.falkordb_server import free_port
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

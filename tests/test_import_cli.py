@@ -19,9 +19,8 @@ from werkzeug.serving import make_server
 
 from loci.cli import main
 from loci.importer import Importer, ImportFailed, ProgressLog
-from loci.launcher import ROOT
 from loci.services import Services
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 from tests.openai_server import OpenAIServer
 
 WSGIApp = Callable[..., Any]
@@ -64,7 +63,7 @@ def write_lines(path: Path, lines: list[Any]) -> Path:
 
 
 def contents(svc: Services) -> list[str]:
-    return sorted(m.content for m in svc.graph.get_memories(list(svc.graph.iter_ids())).values())
+    return sorted(m.content for m in svc.graph.memories.get_many(list(svc.graph.memories.iter_ids())).values())
 
 
 def logged_ids(log_path: Path) -> dict[int, str]:
@@ -84,7 +83,7 @@ def test_import_stores_every_line_and_maps_lines_to_ids(
     assert "24 lines stored as 24 memories" in capsys.readouterr().out
     ids = logged_ids(tmp_path / "facts.jsonl.import-log")
     assert sorted(ids) == list(range(2, 26))
-    stored = services.graph.get_memories(list(ids.values()))
+    stored = services.graph.memories.get_many(list(ids.values()))
     assert stored[ids[2]].content == "a bare string is the content"
     assert stored[ids[25]].content == "Imported fact number 22" and stored[ids[25]].tags == ["import"]
 
@@ -139,7 +138,7 @@ def test_a_batch_stored_but_not_logged_is_not_stored_twice(app: Flask, services:
         log_path.write_text("\n".join(log_path.read_text().splitlines()[:2]) + "\n")
         assert main(["import", str(source), "--url", url, "--batch-size", "5"]) == 0
     assert logged_ids(log_path) == first
-    assert services.graph.count_memories() == 12
+    assert services.graph.memories.count() == 12
 
 
 def test_a_changed_file_or_another_service_is_not_resumed(

@@ -21,7 +21,7 @@ def batch(client: FlaskClient, items: list[dict[str, Any]], **headers: str) -> A
 
 
 def count(svc: Services) -> int:
-    return svc.graph.count_memories()
+    return svc.graph.memories.count()
 
 
 # --- POST /memory/batch
@@ -35,7 +35,7 @@ def test_batch_returns_ids_in_input_order_before_any_model_runs(client: FlaskCli
     assert body["stored"] == 40 and body["deduplicated"] == [] and body["qdrant"] == "queued"
     ids = body["memory_ids"]
     assert len(set(ids)) == 40
-    stored = services.graph.get_memories(ids)
+    stored = services.graph.memories.get_many(ids)
     assert [stored[i].content for i in ids] == texts
     assert [stored[i].tags for i in ids] == [[f"n:{n}"] for n in range(40)]
     assert services.provider.report()["calls"] == 0  # nothing was embedded inside the request
@@ -63,7 +63,7 @@ def test_batch_items_accept_every_field_of_a_single_store(client: FlaskClient, s
     assert response.status_code == 201, response.json
     assert response.json["qdrant"] == "stored (1), queued (1)"
     first, _ = response.json["memory_ids"]
-    memory = services.graph.get_memory(first)
+    memory = services.graph.memories.get(first)
     assert memory is not None
     assert (memory.type, memory.confidence, memory.importance) == ("Context", 0.7, 0.9)
     assert memory.metadata == {"source": "import"}

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from loci.launcher import ROOT
+from tests.helpers import ROOT
 
-ABOVE_THE_API = ("loci/api/", "loci/serving/", "loci/factory.py", "loci/launcher.py")
+ABOVE_THE_API = ("loci/api/", "loci/serving/", "loci/factory.py")
 """Modules allowed to import loci.api: the API itself and what serves or builds it."""
 
 
@@ -48,3 +48,16 @@ def test_the_walk_sees_the_modules_it_checks() -> None:
     checked = {str(path.relative_to(ROOT)) for path in lower_modules()}
     assert {"loci/writes.py", "loci/recall/engine.py", "loci/stores/graph/base.py", "consolidation.py"} <= checked
     assert "loci.api" in imported_modules(ROOT / "loci" / "factory.py")  # `from loci import api` is seen
+
+
+WIRING = ("loci/services.py", "loci/factory.py", "loci/cli.py", "loci/__main__.py")
+"""Where the whole process is put together; everything else below the API takes the parts it uses."""
+
+
+def test_only_the_wiring_and_the_api_hold_the_whole_process() -> None:
+    holders = {
+        str(path.relative_to(ROOT))
+        for path in lower_modules()
+        if "loci.services" in imported_modules(path) or "loci.services.Services" in imported_modules(path)
+    }
+    assert holders <= set(WIRING), sorted(holders - set(WIRING))

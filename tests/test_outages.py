@@ -40,7 +40,7 @@ def test_graph_outage_and_recovery(own_falkordb: FalkorDBServer, make_app: Calla
     own_falkordb.start()  # same port, same data directory: the append-only file brings the memory back
     assert client.get("/health").status_code == 200
     assert client.get(f"/memory/{memory_id}").json["memory"]["content"] == "written before the outage"
-    assert app.extensions["loci"].graph.count_memories() == 1
+    assert app.extensions["loci"].graph.memories.count() == 1
 
 
 def test_a_second_process_cannot_take_the_same_data_dir(make_app: Callable[..., Flask], tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def freeze_now_and_then(server: FalkorDBServer, stop: threading.Event) -> int:
 def drained(svc: Services) -> bool:
     queues_idle = all(q.is_idle(include_delayed=True) for q in (svc.embedding_queue, svc.enrichment_queue))
     try:
-        counts = svc.graph.stage_counts()
+        counts = svc.graph.memories.stage_counts()
     except LociError:  # frozen at this moment: look again
         return False
     return queues_idle and all(counts[stage].get(StageStatus.PENDING.value, 0) == 0 for stage in Stage)
@@ -109,7 +109,7 @@ def test_every_payload_matches_the_graph_after_the_race(
     svc.enrichment_worker.stop()
 
     assert result and result[0] > 0 and len(set(ids)) == MEMORIES
-    memories = svc.graph.get_memories(ids)
+    memories = svc.graph.memories.get_many(ids)
     points = {point.id: point.payload for point in svc.vectors.retrieve(ids)}
     assert set(points) == set(ids)
     stale = [i for i in ids if any(points[i].get(k) != memories[i].payload()[k] for k in ("summary", "tags"))]

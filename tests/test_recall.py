@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -279,9 +280,9 @@ def test_archived_memories_are_not_recalled(client: FlaskClient, services: Servi
     kept = store(client, "Zeppelin archive test kept")
     gone = store(client, "Zeppelin archive test archived")
     services.embedding_worker.drain()
-    memory = services.graph.get_memory(gone)
+    memory = services.graph.memories.get(gone)
     assert memory is not None
-    services.graph.update_memory(memory.with_changes(archived=True), ["archived"])
+    services.graph.memories.update(memory.with_changes(archived=True), ["archived"])
     assert ids_of(recall(client, query="Zeppelin archive test", state_mode="history")) == [kept]
 
 
@@ -290,7 +291,7 @@ def test_recall_answers_from_the_graph_when_qdrant_is_unreachable(client: FlaskC
     services.embedding_worker.drain()
     unreachable = QdrantServerStore(":memory:", collection="memories", dimension=384)
     unreachable._client = QdrantClient(url=f"http://127.0.0.1:{free_port()}", timeout=1, check_compatibility=False)
-    services.vectors = unreachable
+    services.recall_sources = replace(services.recall_sources, vectors=unreachable)
     body = recall(client, query="staging cluster Frankfurt")
     assert body["degraded"] is True and "vector store" in body["degraded_reasons"][0]
     assert ids_of(body) == [memory_id]

@@ -95,9 +95,9 @@ def test_a_retry_of_a_store_that_timed_out_but_landed_returns_the_originals(app:
         resume_at = time.monotonic()
         freezer.resume()
     assert freezer.fired.is_set() and first.status_code == 503, first.json
-    landed = lambda: len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH  # noqa: E731
+    landed = lambda: len(svc.graph.memories.by_tag([TAG], 2 * BATCH, 0)) == BATCH  # noqa: E731
     wait_until(landed, 10, what="the write to land after its timeout")
-    originals = {m.id for m in svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)}
+    originals = {m.id for m in svc.graph.memories.by_tag([TAG], 2 * BATCH, 0)}
 
     svc.settler.start()  # as the service runs it: the key is freed and the originals queued, no sync
     wait_until(lambda: svc.settler.unsettled == 0, 10, what="settled")
@@ -106,13 +106,13 @@ def test_a_retry_of_a_store_that_timed_out_but_landed_returns_the_originals(app:
     assert time.monotonic() - resume_at < 30  # by the settler, before the in-progress marker lapsed
     assert set(retry.json["memory_ids"]) == originals
     assert retry.json["deduplicated"] == list(range(BATCH)) and retry.json["stored"] == 0
-    assert len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH  # stored once
+    assert len(svc.graph.memories.by_tag([TAG], 2 * BATCH, 0)) == BATCH  # stored once
 
     assert svc.embedding_queue.stats().pending == BATCH and svc.enrichment_queue.stats().pending == BATCH
     svc.embedding_worker.drain()
     svc.enrichment_worker.drain()
     svc.embedding_worker.drain()
-    states = svc.graph.get_memories(sorted(originals))
+    states = svc.graph.memories.get_many(sorted(originals))
     assert all(m.embedding_status is StageStatus.COMPLETED for m in states.values())
     assert all(m.enrichment_status is StageStatus.COMPLETED for m in states.values())
     assert svc.vectors.count() == BATCH
@@ -129,7 +129,7 @@ def test_a_retry_of_a_store_that_did_not_land_stores_it_once(app: Flask, server:
         freezer.resume()
     assert freezer.fired.is_set() and first.status_code == 503, first.json
     wait_until(lambda: client.get("/health").status_code == 200, 10, what="health")
-    assert svc.graph.memories_by_tag([TAG], 2 * BATCH, 0) == []  # lost with the server that had it
+    assert svc.graph.memories.by_tag([TAG], 2 * BATCH, 0) == []  # lost with the server that had it
     assert svc.settler.unsettled == BATCH  # its claims are kept until settled
 
     retry = client.post("/memory/batch", json=body)
@@ -140,7 +140,7 @@ def test_a_retry_of_a_store_that_did_not_land_stores_it_once(app: Flask, server:
     assert svc.settler.unsettled == 0  # the retry settled the originals: not landed, claims taken over
     again = client.post("/memory/batch", json=body)
     assert again.json["deduplicated"] == list(range(BATCH)) and again.json["memory_ids"] == retry.json["memory_ids"]
-    assert len(svc.graph.memories_by_tag([TAG], 2 * BATCH, 0)) == BATCH
+    assert len(svc.graph.memories.by_tag([TAG], 2 * BATCH, 0)) == BATCH
 
 
 def test_the_settler_releases_claims_of_writes_that_did_not_land(app: Flask, server: FalkorDBServer) -> None:

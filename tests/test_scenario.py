@@ -63,7 +63,7 @@ def test_a_few_weeks_of_memories(make_app: Callable[..., Flask]) -> None:
     for _ in range(4):
         svc.enrichment_worker.drain(timeout=300)
         svc.embedding_worker.drain(timeout=300)
-    memories = [svc.graph.get_memory(i) for i in svc.graph.iter_ids()]
+    memories = [svc.graph.memories.get(i) for i in svc.graph.memories.iter_ids()]
     assert len(memories) == 100
     assert all(
         m and m.enrichment_status is StageStatus.COMPLETED and m.embedding_status is StageStatus.COMPLETED
@@ -82,7 +82,7 @@ def test_a_few_weeks_of_memories(make_app: Callable[..., Flask]) -> None:
 
     # PRECEDED_BY: always towards earlier memory time, within 7 days, at most 5 per memory
     by_id = {m.id: m for m in memories if m}
-    links = svc.graph._query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
+    links = svc.graph.query("MATCH (a:Memory)-[:PRECEDED_BY]->(b:Memory) RETURN a.id, b.id")
     assert len(links) > 150
     for a, b in links:
         gap = parse_timestamp(by_id[a].timestamp) - parse_timestamp(by_id[b].timestamp)
@@ -92,22 +92,22 @@ def test_a_few_weeks_of_memories(make_app: Callable[..., Flask]) -> None:
 
     # SIMILAR_TO between the near-duplicates, both ways
     copies = {m.id for m in memories if m and "nightly backup" in m.content}
-    similar = {(a, b) for a, b in svc.graph._query("MATCH (a:Memory)-[:SIMILAR_TO]->(b:Memory) RETURN a.id, b.id")}
+    similar = {(a, b) for a, b in svc.graph.query("MATCH (a:Memory)-[:SIMILAR_TO]->(b:Memory) RETURN a.id, b.id")}
     assert {(a, b) for a in copies for b in copies if a != b} <= similar
 
     # patterns: recurring types became Pattern nodes with exemplars
-    patterns = svc.graph.patterns()
+    patterns = svc.graph.enrichment.patterns()
     assert "Decision" in patterns and patterns["Decision"]["observations"] > 5
 
     # consolidation, as the scheduler runs it: decay scores everything, clustering summarises the duplicates
     for task in ("decay", "cluster"):
         svc.consolidator.run_task(task, dry_run=False, scheduled=True)  # what the scheduler calls
-    assert svc.graph.last_run("decay") and svc.graph.last_run("cluster")
-    decayed = [svc.graph.get_memory(i) for i in by_id]
+    assert svc.graph.maintenance.last_run("decay") and svc.graph.maintenance.last_run("cluster")
+    decayed = [svc.graph.memories.get(i) for i in by_id]
     scores = [m.relevance_score for m in decayed if isinstance(m, Memory)]
     assert len(scores) == 100 and all(0 < s <= 1 for s in scores)
     recent = max(decayed, key=lambda m: m.timestamp if m else "")
     oldest = min(decayed, key=lambda m: m.timestamp if m else "")
     assert recent and oldest and recent.relevance_score > oldest.relevance_score  # type: ignore[operator]
-    members = {row[0] for row in svc.graph._query("MATCH (:MetaMemory)-[:SUMMARIZES]->(m:Memory) RETURN m.id")}
+    members = {row[0] for row in svc.graph.query("MATCH (:MetaMemory)-[:SUMMARIZES]->(m:Memory) RETURN m.id")}
     assert copies <= members

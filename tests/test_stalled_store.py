@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_process import ServiceProcess
 
-from loci.launcher import ServiceProcess
 from loci.stores.falkordb_server import FalkorDBServer
 from tests.helpers import wait_until
 

@@ -25,11 +25,15 @@ def reembed() -> Any:
     svc = services()
     req = parse(AdminReembed, _body())
     excluded = svc.settings.recall_excluded_types
-    ids = svc.graph.newest_ids(req.limit, excluded) if req.limit else list(svc.graph.iter_ids(excluded_types=excluded))
+    ids = (
+        svc.graph.maintenance.newest_ids(req.limit, excluded)
+        if req.limit
+        else list(svc.graph.memories.iter_ids(excluded_types=excluded))
+    )
     if req.dry_run:
         return jsonify({"status": "dry_run", "total": len(ids), "force": req.force})
     if req.force:
-        ids = svc.graph.set_stage_pending(Stage.EMBEDDING, ids)
+        ids = svc.graph.maintenance.set_stage_pending(Stage.EMBEDDING, ids)
     queued = svc.embedding_queue.put_many(ids)
     return jsonify({"status": "queued", "queued": queued, "total": len(ids), "force": req.force})
 

@@ -29,7 +29,7 @@ def associate() -> Any:
     link = parse(Association, body)
     props = link.properties()
     row = {"idx": 0, "src": link.memory1_id, "dst": link.memory2_id, "strength": link.strength, "props": props}
-    if not services().graph.associate(link.type, [row], iso(utcnow())):
+    if not services().graph.relations.associate(link.type, [row], iso(utcnow())):
         raise NotFound("One or both memories do not exist")
     return jsonify(
         {
@@ -68,7 +68,7 @@ def _associate_batch(items: Any) -> Any:
     now = iso(utcnow())
     for relation, rows in by_type.items():
         try:
-            landed.update(services().graph.associate(relation, rows, now))
+            landed.update(services().graph.relations.associate(relation, rows, now))
         except LociError as exc:
             failed += [{"index": row["idx"], "reason": exc.message} for row in rows]
             landed.difference_update(row["idx"] for row in rows)
@@ -125,7 +125,7 @@ def related(memory_id: str) -> Any:
     types = relation_types_param()
     depth = int_param("max_depth", 1, 1, RELATED_MAX_DEPTH)
     limit = int_param("limit", svc.settings.recall_relation_limit, 1, RELATED_MAX_LIMIT)
-    found = svc.graph.related(memory_id, types, depth, limit)
+    found = svc.graph.relations.related(memory_id, types, depth, limit)
     return jsonify(
         {
             "status": "success",

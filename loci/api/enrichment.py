@@ -7,14 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from loci.api.auth import require_admin
-from loci.api.inputs import optional_json_object, services
-from loci.errors import InvalidRequest
+from loci.api.inputs import optional_json_object, query_values, services
 from loci.model import Stage
-from loci.schemas import canonical_id
+from loci.schemas import Reprocess, parse
 
 bp = Blueprint("enrichment", __name__)
-
-REPROCESS_LIMIT = 1000
 
 
 @bp.get("/enrichment/status")
@@ -45,28 +42,11 @@ def status() -> Any:
 def reprocess() -> Any:
     """Enrich these memories again (`ids`: a list or a comma-separated string, in the body or the query)."""
     body = optional_json_object()
-    ids = _id_list(body.get("ids", ",".join(request.args.getlist("ids")) or None))
+    if "ids" not in body:
+        body = query_values(request.args)
+    ids = parse(Reprocess, body).ids
     svc = services()
-    found = svc.graph.set_stage_pending(Stage.ENRICHMENT, ids)
+    found = svc.graph.maintenance.set_stage_pending(Stage.ENRICHMENT, ids)
     svc.enrichment_queue.put_many(found)
     unknown = sorted(set(ids) - set(found))
     return jsonify({"status": "queued", "count": len(found), "ids": sorted(found), "unknown_ids": unknown}), 202
-
-
-def _id_list(raw: Any) -> list[str]:
-    """Canonical UUIDs from a list or comma string; 400 naming any that are malformed."""
-    if isinstance(raw, str):
-        raw = [part.strip() for part in raw.split(",") if part.strip()]
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequest("No memory ids provided for reprocessing", field="ids")
-    if len(raw) > REPROCESS_LIMIT:
-        raise InvalidRequest(f"At most {REPROCESS_LIMIT} ids per request", field="ids")
-    ids, malformed = [], []
-    for item in raw:
-        try:
-            ids.append(canonical_id(str(item)))
-        except ValueError:
-            malformed.append(str(item)[:64])
-    if malformed:
-        raise InvalidRequest(f"Invalid 'ids': not UUIDs: {', '.join(malformed[:10])}", field="ids")
-    return list(dict.fromkeys(ids))

@@ -19,8 +19,8 @@ RULE_TAGS = ("system", "memory-recall")
 def startup_recall() -> Any:
     svc = services()
     excluded = svc.settings.recall_excluded_types
-    lessons = svc.graph.memories_tagged(LESSON_TAGS, 10, excluded)
-    rules = svc.graph.memories_tagged(RULE_TAGS, 5, excluded)
+    lessons = svc.graph.insights.memories_tagged(LESSON_TAGS, 10, excluded)
+    rules = svc.graph.insights.memories_tagged(RULE_TAGS, 5, excluded)
     svc.access.record(m.id for m in [*lessons, *rules])
     return jsonify(
         {
@@ -51,12 +51,12 @@ def analyze() -> Any:
     excluded = svc.settings.recall_excluded_types
     graph = svc.graph
     analytics = {
-        "memory_types": graph.type_stats(excluded),
-        "patterns": graph.strong_patterns(0.6, 10),
-        "preferences": graph.preferences(10),
-        "temporal_insights": graph.hour_histogram(excluded),
-        "entity_frequency": graph.entity_frequency(50),
-        "confidence_distribution": graph.confidence_distribution(excluded),
+        "memory_types": graph.insights.type_stats(excluded),
+        "patterns": graph.insights.strong_patterns(0.6, 10),
+        "preferences": graph.insights.preferences(10),
+        "temporal_insights": graph.insights.hour_histogram(excluded),
+        "entity_frequency": graph.insights.entity_frequency(50),
+        "confidence_distribution": graph.insights.confidence_distribution(excluded),
     }
     return jsonify(
         {"status": "success", "analytics": analytics, "elapsed_ms": round((time.perf_counter() - started) * 1000, 1)}

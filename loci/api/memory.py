@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn, TypedDict
+from typing import Any, TypedDict
 
 from flask import Blueprint, jsonify, request
 
-from loci import writes
 from loci.api.idempotency import idempotent
-from loci.api.inputs import int_param, json_object, memory_id_param, services
+from loci.api.inputs import int_param, json_object, memory_id_param, query_values, services
 from loci.errors import InvalidRequest
 from loci.model import StageStatus, tag_keys_from_query
-from loci.schemas import PatchMemory, StoreMemory, canonical_id, parse
+from loci.schemas import MemoryStatus, PatchMemory, StoreBatch, StoreMemory, parse
 from loci.services import Services
 
 bp = Blueprint("memory", __name__)
@@ -31,7 +30,7 @@ def _store_one() -> tuple[dict[str, Any], int]:
     started = time.perf_counter()
     svc = services()
     req = parse(StoreMemory, json_object(), **_limits(svc))
-    outcome = writes.store(svc, req)
+    outcome = svc.writer.store(req)
     memory = outcome.memory
     vector_given = memory.embedding_status is StageStatus.COMPLETED
     body = {
@@ -64,18 +63,9 @@ def store_batch() -> Any:
 def _store_batch() -> tuple[dict[str, Any], int]:
     started = time.perf_counter()
     svc = services()
-    items = json_object().get("memories")
-    limit = svc.settings.memory_batch_limit
-    if not isinstance(items, list) or not items:
-        raise InvalidRequest("'memories' must be a non-empty list", field="memories")
-    if len(items) > limit:
-        raise InvalidRequest(f"Batch size limit is {limit} memories per request (got {len(items)})", field="memories")
-    requests = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"Invalid 'memories[{index}]': must be an object", field=f"memories[{index}]")
-        requests.append(parse(StoreMemory, item, prefix=f"memories[{index}].", **_limits(svc)))
-    outcomes = writes.store_many(svc, requests)
+    batch = parse(StoreBatch, json_object(), batch_limit=svc.settings.memory_batch_limit, **_limits(svc))
+    requests = batch.memories
+    outcomes = svc.writer.store_many(requests)
     given = sum(1 for r in requests if r.embedding is not None)
     stored = sum(1 for o in outcomes if not o.deduplicated)
     body = {
@@ -104,46 +94,21 @@ def _limits(svc: Services) -> _Limits:
 @bp.get("/memory/status")
 def status_by_query() -> Any:
     """Which of `ids` (repeated or comma-separated) are searchable, pending, failed or unknown."""
-    raw = [part for value in request.args.getlist("ids") for part in value.split(",")]
-    return jsonify(_status(raw))
+    return jsonify(_status(parse(MemoryStatus, query_values(request.args))))
 
 
 @bp.post("/memory/status")
 def status_by_body() -> Any:
-    raw = json_object().get("ids")
-    if isinstance(raw, str):
-        raw = raw.split(",")
-    if not isinstance(raw, list):
-        raise InvalidRequest("'ids' must be a list of memory ids", field="ids")
-    return jsonify(_status(raw))
+    return jsonify(_status(parse(MemoryStatus, json_object())))
 
 
-STATUS_LIMIT = 10_000
-
-
-def _status(raw: list[Any]) -> dict[str, Any]:
-    ids = []
-    for index, item in enumerate(raw):
-        if isinstance(item, str) and not item.strip():
-            continue
-        try:
-            ids.append(canonical_id(item))
-        except ValueError:
-            _bad_id(index)
-    if not ids:
-        raise InvalidRequest("'ids' is required", field="ids")
-    if len(ids) > STATUS_LIMIT:
-        raise InvalidRequest(f"At most {STATUS_LIMIT} ids per request", field="ids")
-    return writes.pipeline_status(services(), list(dict.fromkeys(ids)))
-
-
-def _bad_id(index: int) -> NoReturn:
-    raise InvalidRequest(f"Invalid 'ids[{index}]': must be a memory id (UUID)", field=f"ids[{index}]")
+def _status(req: MemoryStatus) -> dict[str, Any]:
+    return services().writer.pipeline_status(req.ids)
 
 
 @bp.get("/memory/<memory_id>")
 def get(memory_id: str) -> Any:
-    memory = writes.get(services(), memory_id_param(memory_id))
+    memory = services().writer.get(memory_id_param(memory_id))
     return jsonify({"status": "success", "memory": memory.to_api()})
 
 
@@ -153,14 +118,14 @@ def update(memory_id: str) -> Any:
     svc = services()
     memory_id = memory_id_param(memory_id)
     patch = parse(PatchMemory, json_object(), content_limit=svc.settings.memory_content_hard_limit)
-    memory = writes.update(svc, memory_id, patch)
+    memory = svc.writer.update(memory_id, patch)
     return jsonify({"status": "success", "memory_id": memory.id, "memory": memory.to_api()})
 
 
 @bp.delete("/memory/<memory_id>")
 def delete(memory_id: str) -> Any:
     memory_id = memory_id_param(memory_id)
-    writes.delete(services(), memory_id)
+    services().writer.delete(memory_id)
     return jsonify({"status": "success", "memory_id": memory_id})
 
 
@@ -178,7 +143,7 @@ def by_tag() -> Any:
     keys = tag_keys_param()
     limit = int_param("limit", BY_TAG_DEFAULT_LIMIT, 1, BY_TAG_MAX_LIMIT)
     offset = int_param("offset", 0, 0, 10**9)
-    found = svc.graph.memories_by_tag(keys, limit + 1, offset)
+    found = svc.graph.memories.by_tag(keys, limit + 1, offset)
     page = found[:limit]
     svc.access.record(m.id for m in page)
     return jsonify(
@@ -197,5 +162,5 @@ def by_tag() -> Any:
 @bp.delete("/memory/by-tag")
 def delete_by_tag() -> Any:
     keys = tag_keys_param()
-    deleted = writes.delete_by_tag(services(), keys)
+    deleted = services().writer.delete_by_tag(keys)
     return jsonify({"status": "success", "tags": keys, "deleted_count": deleted})

@@ -1,9 +1,9 @@
 """The table of every route for the OpenAPI document (`loci.api.openapi`): path, method, Flask
 endpoint, inputs, and the statuses it answers with.
 
-Most inputs are the models the views validate with (`loci.schemas`,
-`loci.recall.params`). A few views read their input by hand (a batch, id lists, paging);
-the small models here describe those for the document only. tests/test_openapi.py
+The inputs are the models the views validate with (`loci.schemas`,
+`loci.recall.params`); the few small models here describe query strings that views read
+with `int_param` and friends (paging, relation types), for the document only. tests/test_openapi.py
 checks the table against `app.url_map`, so a route missing from it fails the suite.
 """
 
@@ -11,44 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated
-from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from loci.api import responses
 from loci.recall.params import RecallParams
-from loci.schemas import AdminReembed, AdminSync, Association, Consolidate, PatchMemory, StoreMemory
-
-
-class StoreBatch(BaseModel):
-    """POST /memory/batch: all or nothing; an invalid item is a 400 naming `memories[i].field`."""
-
-    memories: list[StoreMemory] = Field(min_length=1, description="At most MEMORY_BATCH_LIMIT items.")
-
-
-MemoryIds = Annotated[list[UUID], Field(min_length=1)]
-
-
-class StatusRequest(BaseModel):
-    """POST /memory/status."""
-
-    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 10,000.")
+from loci.schemas import (
+    AdminReembed,
+    AdminSync,
+    Association,
+    Consolidate,
+    MemoryStatus,
+    PatchMemory,
+    Reprocess,
+    StoreBatch,
+    StoreMemory,
+)
 
 
 class AssociateBatch(BaseModel):
     """POST /associate with several edges; each failure is reported by index (207)."""
 
     associations: list[Association] = Field(min_length=1, max_length=500)
-
-
-class ReprocessRequest(BaseModel):
-    """POST /enrichment/reprocess (the ids may come in the query string instead)."""
-
-    ids: MemoryIds | str = Field(description="Memory ids: a list, or one comma-separated string. At most 1,000.")
-
-
-class StatusQuery(BaseModel):
-    ids: MemoryIds = Field(description="Memory ids, repeated or comma-separated.")
 
 
 class ByTagQuery(BaseModel):
@@ -63,10 +47,6 @@ class RelatedQuery(BaseModel):
     relationship_types: str | None = Field(None, description="Comma-separated relation types; default: all.")
     max_depth: int = Field(1, description="Clamped to 1..3.")
     limit: int | None = Field(None, description="Clamped to 1..200; default RECALL_RELATION_LIMIT.")
-
-
-class ReprocessQuery(BaseModel):
-    ids: str | None = Field(None, description="Comma-separated memory ids, when the body has none.")
 
 
 # --- the operations
@@ -122,9 +102,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("/memory/batch", "post", "memory.store_batch", "Store up to MEMORY_BATCH_LIMIT memories at once", "memories",
        {201: responses.StoredBatch}, (*WRITE, 409, 422), StoreBatch, headers=("Idempotency-Key",)),
     Op("/memory/status", "get", "memory.status_by_query", "Which memories are searchable yet", "memories",
-       {200: responses.PipelineStatus}, READ, query=StatusQuery),
+       {200: responses.PipelineStatus}, READ, query=MemoryStatus),
     Op("/memory/status", "post", "memory.status_by_body", "Which memories are searchable yet", "memories",
-       {200: responses.PipelineStatus}, (*READ, 413), StatusRequest),
+       {200: responses.PipelineStatus}, (*READ, 413), MemoryStatus),
     Op("/memory/by-tag", "get", "memory.by_tag", "Memories having any of the tags, paged", "memories",
        {200: responses.TaggedPage}, READ, query=ByTagQuery),
     Op("/memory/by-tag", "delete", "memory.delete_by_tag", "Delete memories having any of the tags", "memories",
@@ -149,8 +129,8 @@ OPERATIONS: tuple[Op, ...] = (
     Op("/enrichment/status", "get", "enrichment.status", "The enrichment worker", "pipeline",
        {200: responses.EnrichmentStatus}, READ),
     Op("/enrichment/reprocess", "post", "enrichment.reprocess", "Enrich these memories again", "admin",
-       {202: responses.Reprocessing}, (*WRITE, 403), ReprocessRequest, body_required=False,
-       query=ReprocessQuery, auth="admin"),
+       {202: responses.Reprocessing}, (*WRITE, 403), Reprocess, body_required=False,
+       query=Reprocess, auth="admin"),
     Op("/admin/reembed", "post", "admin.reembed", "Queue memories for the embedding worker", "admin",
        {200: responses.Reembedding}, (*WRITE, 403), AdminReembed, body_required=False, auth="admin"),
     Op("/admin/sync", "post", "admin.sync", "Bring the vector store in step with the graph", "admin",

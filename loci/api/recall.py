@@ -24,7 +24,7 @@ def recall() -> Any:
     params = RecallParams.from_args(
         query_values(request.args), max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
     )
-    result = recall_memories(svc, params, utcnow())
+    result = recall_memories(svc.recall_sources, params, utcnow())
     body = response_body(result)
     body["query_time_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(body)

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import openai
 
 from loci.config import Settings
 from loci.model import MEMORY_TYPES, normalize_type
+from loci.stats import Stats
 
 log = logging.getLogger(__name__)
 
@@ -37,30 +36,21 @@ CIRCUIT_FAILURES = 3
 
 
 @dataclass
-class ClassifierStats:
+class ClassifierStats(Stats):
     llm_attempts: int = 0
     llm_successes: int = 0
     fallbacks: int = 0
     skipped_while_open: int = 0
     consecutive_failures: int = 0
-    last_error: str | None = None
-    last_error_at: float | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note(self, *, success: bool, error: str | None = None) -> None:
+        if not success:
+            self.error(error or "unknown error", llm_attempts=1, fallbacks=1, consecutive_failures=1)
+            return
         with self._lock:
             self.llm_attempts += 1
-            if success:
-                self.llm_successes += 1
-                self.consecutive_failures = 0
-            else:
-                self.fallbacks += 1
-                self.consecutive_failures += 1
-                self.last_error, self.last_error_at = error, time.time()
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+            self.llm_successes += 1
+            self.consecutive_failures = 0
 
 
 class LLMClassifier:
@@ -89,7 +79,7 @@ class LLMClassifier:
     def classify(self, content: str) -> tuple[str, float] | None:
         """(type, confidence) from the model, or None when it cannot say (the caller keeps its own answer)."""
         if time.monotonic() < self._open_until:
-            self.stats.skipped_while_open += 1
+            self.stats.add(skipped_while_open=1)
             return None
         try:
             response = self._client.chat.completions.create(

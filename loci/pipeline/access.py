@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from loci.diskspace import DiskGuard
 from loci.errors import LociError
-from loci.stores.graph import GraphStore
+from loci.stores.graph import MemoryQueries
 from loci.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ FLUSH_INTERVAL_SECONDS = 5.0
 
 class AccessRecorder:
     def __init__(
-        self, graph: GraphStore, interval: float = FLUSH_INTERVAL_SECONDS, disk: DiskGuard | None = None
+        self, memories: MemoryQueries, interval: float = FLUSH_INTERVAL_SECONDS, disk: DiskGuard | None = None
     ) -> None:
-        self.graph = graph
+        self.memories = memories
         self.interval = interval
         self.disk = disk  # below the free-space reserve, ids wait here until space is freed
         self._ids: set[str] = set()
@@ -46,7 +46,7 @@ class AccessRecorder:
         if not ids:
             return 0
         try:
-            self.graph.touch(sorted(ids), iso(utcnow()))
+            self.memories.touch(sorted(ids), iso(utcnow()))
         except LociError as exc:
             if not self._failing:  # once until a flush succeeds again, not every interval
                 log.warning(

@@ -84,7 +84,7 @@ class EmbeddingWorker(StageWorker):
 
     def process(self, items: Sequence[WorkItem]) -> None:
         """Embed (or refresh the payload of) one batch; every failure is retried or recorded, never dropped."""
-        memories = self.attempt(items, lambda: self.graph.get_memories([item.memory_id for item in items]))
+        memories = self.attempt(items, lambda: self.graph.memories.get_many([item.memory_id for item in items]))
         if memories is FAILED:
             return
         live = [item for item in items if item.memory_id in memories]
@@ -112,7 +112,9 @@ class EmbeddingWorker(StageWorker):
 
     def _store(self, embedded: list[tuple[Memory, list[float]]]) -> None:
         self.vectors.upsert([VectorPoint(memory.id, vector, memory.payload()) for memory, vector in embedded])
-        marked = self.graph.mark_embedded([(memory.id, content_hash(memory.content)) for memory, _ in embedded])
+        marked = self.graph.pipeline.mark_embedded(
+            [(memory.id, content_hash(memory.content)) for memory, _ in embedded]
+        )
         self._remove_orphans([memory.id for memory, _ in embedded if memory.id not in set(marked)])
         self.stats.succeeded(marked)
         log.info(
@@ -136,7 +138,7 @@ class EmbeddingWorker(StageWorker):
             for hit in hits
             if hit.id != memory_id and hit.score >= self.similarity_threshold
         ]
-        self.graph.replace_similar(ids, pairs)
+        self.graph.pipeline.replace_similar(ids, pairs)
 
     def _refresh_payloads(self, items: Sequence[WorkItem], memories: dict[str, Memory]) -> list[WorkItem]:
         """Rewrite payloads of unchanged memories; return those whose vector is missing."""
@@ -156,7 +158,7 @@ class EmbeddingWorker(StageWorker):
         """Delete vectors just written for memories deleted meanwhile (their own delete may have run first)."""
         if not ids:
             return
-        gone = sorted(set(ids) - self.graph.existing_ids(ids))
+        gone = sorted(set(ids) - self.graph.memories.existing_ids(ids))
         if gone:
             self.vectors.delete(gone)
             log.info(

@@ -82,7 +82,7 @@ class EnrichmentWorker(StageWorker):
 
     def process(self, items: Sequence[WorkItem]) -> None:
         started = time.perf_counter()
-        memories = self.attempt(items, lambda: self.graph.get_memories([item.memory_id for item in items]))
+        memories = self.attempt(items, lambda: self.graph.memories.get_many([item.memory_id for item in items]))
         if memories is FAILED:
             return
         live = sorted((i for i in items if i.memory_id in memories), key=lambda i: _ingest_key(memories[i.memory_id]))
@@ -103,7 +103,7 @@ class EnrichmentWorker(StageWorker):
     def _enrich(self, batch: list[Memory]) -> set[str]:
         entities = self._entities(batch)
         enriched = [self._enriched(memory, found) for memory, found in zip(batch, entities, strict=True)]
-        links = self.graph.link_preceding(
+        links = self.graph.enrichment.link_preceding(
             [(m.id, parse_timestamp(m.timestamp).timestamp(), m.stored_at) for m in enriched],
             self.window.total_seconds(),
             self.temporal_limit,
@@ -120,8 +120,8 @@ class EnrichmentWorker(StageWorker):
             stats["temporal_links"] = links.get(memory.id, 0)
             stats["pattern"] = pattern_of.get(memory.id)
             rows.append((memory.id, memory.updated_at, memory.node_fields(fields)))
-        written = self.graph.apply_if_unchanged(rows)
-        edited = self.graph.existing_ids([m.id for m in enriched if m.id not in set(written)])
+        written = self.graph.pipeline.apply_if_unchanged(rows)
+        edited = self.graph.memories.existing_ids([m.id for m in enriched if m.id not in set(written)])
         self.queue.put_many(edited)  # edited while we worked: enrich what they now say
         # the vector payload carries tags, metadata and summary
         self.embedding_queue.put_many(
@@ -185,8 +185,8 @@ class EnrichmentWorker(StageWorker):
 
     def _observe_patterns(self, batch: list[Memory]) -> dict[str, str]:
         """Pattern observations for the batch, in ingest order; returns memory id -> pattern id."""
-        patterns = self.graph.patterns()
-        already = self.graph.exemplifying([m.id for m in batch])
+        patterns = self.graph.enrichment.patterns()
+        already = self.graph.enrichment.exemplifying([m.id for m in batch])
         links: list[tuple[str, str, float]] = []
         touched: set[str] = set()
         for memory in batch:
@@ -196,7 +196,10 @@ class EnrichmentWorker(StageWorker):
             # a memory exemplifies its type once PATTERN_THRESHOLD earlier ones exist (ingest order);
             # `since` remembers the first that did, so later ones need no count
             if pattern is None or memory.stored_at < pattern.get("since", ""):
-                if self.graph.count_typed_before(memory.type, memory.stored_at, memory.id) < PATTERN_THRESHOLD:
+                if (
+                    self.graph.enrichment.count_typed_before(memory.type, memory.stored_at, memory.id)
+                    < PATTERN_THRESHOLD
+                ):
                     continue
                 if pattern is None:
                     pattern = patterns[memory.type] = _new_pattern(memory.type, memory.stored_at)
@@ -210,7 +213,7 @@ class EnrichmentWorker(StageWorker):
                 pattern["content"] = f"Recurring {memory.type} memories: {', '.join(pattern['key_terms'])}"
             links.append((memory.id, pattern["id"], pattern["confidence"]))
             touched.add(memory.type)
-        self.graph.save_patterns([patterns[kind] for kind in touched], links)
+        self.graph.enrichment.save_patterns([patterns[kind] for kind in touched], links)
         return {memory_id: pattern_id for memory_id, pattern_id, _ in links}
 
 

@@ -47,26 +47,26 @@ class SyncJob:
         graph_count = missing = stale = 0
         missing_sample: list[str] = []
         for page in pages(
-            self.graph.iter_ids(
+            self.graph.memories.iter_ids(
                 stage=Stage.EMBEDDING, status=StageStatus.COMPLETED, excluded_types=self.excluded_types
             ),
             page_size,
         ):
             graph_count += len(page)
-            memories = self.graph.get_memories(page)
+            memories = self.graph.memories.get_many(page)
             points = {p.id: p.payload for p in self.vectors.retrieve(page)}
             absent = [i for i in page if i not in points and i in memories]
             drifted = [i for i in page if i in points and i in memories and _drifted(memories[i], points[i])]
             missing, stale = missing + len(absent), stale + len(drifted)
             missing_sample += absent[: SAMPLE_SIZE - len(missing_sample)]
             if not dry_run:
-                self.queue.put_many(self.graph.set_stage_pending(Stage.EMBEDDING, absent))
+                self.queue.put_many(self.graph.maintenance.set_stage_pending(Stage.EMBEDDING, absent))
                 self.queue.put_many(drifted)
         vector_count = orphaned = 0
         orphan_sample: list[str] = []
         for page in pages(self.vectors.iter_ids(page_size), page_size):
             vector_count += len(page)
-            gone = sorted(set(page) - self.graph.existing_ids(page))
+            gone = sorted(set(page) - self.graph.memories.existing_ids(page))
             orphaned += len(gone)
             orphan_sample += gone[: SAMPLE_SIZE - len(orphan_sample)]
             if gone and not dry_run:
@@ -74,7 +74,7 @@ class SyncJob:
         requeued = 0 if dry_run else self._requeue_pending()
         result = {
             "dry_run": dry_run,
-            "memory_count": self.graph.count_memories(self.excluded_types),
+            "memory_count": self.graph.memories.count(self.excluded_types),
             "graph_count": graph_count,
             "vector_count": vector_count,
             "missing_count": missing,
@@ -93,7 +93,7 @@ class SyncJob:
     def _requeue_pending(self) -> int:
         requeued = 0
         for stage, queue in self.queues.items():
-            for page in pages(self.graph.iter_ids(stage=stage, status=StageStatus.PENDING)):
+            for page in pages(self.graph.memories.iter_ids(stage=stage, status=StageStatus.PENDING)):
                 requeued += queue.put_many(page)
         return requeued
 

@@ -21,7 +21,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loci.activity import RequestActivity
@@ -30,6 +30,7 @@ from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUna
 from loci.events import EventBus
 from loci.model import Stage, StageStatus
 from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.stats import Stats
 from loci.stores.graph import GraphStore, pages
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class RetryPolicy:
 
 
 @dataclass
-class WorkerStats:
+class WorkerStats(Stats):
     processed: int = 0
     failed: int = 0
     retries: int = 0
@@ -66,28 +67,12 @@ class WorkerStats:
     last_batch_size: int = 0
     last_success_id: str | None = None
     last_success_at: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
 
     def succeeded(self, ids: Sequence[str]) -> None:
         with self._lock:
             self.processed += len(ids)
             if ids:
                 self.last_success_id, self.last_success_at = ids[-1], time.time()
-
-    def error(self, message: str) -> None:
-        with self._lock:
-            self.last_error, self.last_error_at = message, time.time()
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {name: value for name, value in vars(self).items() if not name.startswith("_")}
 
 
 class StageWorker(ABC):
@@ -155,8 +140,8 @@ class StageWorker(ABC):
     def requeue_pending(self) -> int:
         """Queue every memory whose node says this stage is unfinished (start-up recovery)."""
         count = 0
-        for page in pages(self.graph.iter_ids(stage=self.stage, status=StageStatus.PENDING)):
-            attempts = self.graph.stage_attempts(self.stage, page)
+        for page in pages(self.graph.memories.iter_ids(stage=self.stage, status=StageStatus.PENDING)):
+            attempts = self.graph.pipeline.stage_attempts(self.stage, page)
             count += self.queue.put_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
         if count:
             log.info("re-queued unfinished work", extra={"event": f"{self.stage}.requeued", "count": count})
@@ -296,7 +281,7 @@ class StageWorker(ABC):
         if not items:
             return
         try:
-            self.graph.record_stage_error(
+            self.graph.pipeline.record_stage_error(
                 self.stage,
                 [i.memory_id for i in items],
                 message,

@@ -19,12 +19,15 @@ graph and says so (`degraded: true`).
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loci.config import Settings
+from loci.embedding.base import EmbeddingProvider
 from loci.errors import EmbeddingError, LociError, StoreUnavailable
 from loci.model import AUTHORABLE_RELATIONS, Memory, epoch
+from loci.pipeline.access import AccessRecorder
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
 from loci.recall.keywords import keywords, tokens
@@ -40,8 +43,9 @@ from loci.recall.scoring import (
     vector_score,
 )
 from loci.recall.timewindow import parse_time_query
-from loci.services import Services
 from loci.stores.filters import MemoryFilter
+from loci.stores.graph import MemoryQueries, RelationQueries, SearchQueries
+from loci.stores.vectors import VectorStore
 from loci.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,24 @@ CANDIDATE_FIELDS = (
 
 MAX_WORD_MATCHES = 500
 """A query word held by more memories than this (under the filter) does not bring candidates."""
+
+
+@dataclass(frozen=True)
+class RecallSources:
+    """What recall reads from, and where it runs its side reads."""
+
+    memories: MemoryQueries
+    search: SearchQueries
+    """Full-text matches, filtered listings, predecessors in time."""
+    relations: RelationQueries
+    vectors: VectorStore
+    provider: EmbeddingProvider
+    """Embeds the query."""
+    access: AccessRecorder
+    """Records which memories were recalled (`last_accessed`), off the request."""
+    background: Executor
+    """Runs the full-text side, predecessors and relations while the request's own work goes on."""
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -91,19 +113,19 @@ class RecallResult:
 
 
 class Recall:
-    """One recall request's work, over the process's services."""
+    """One recall request's work."""
 
-    def __init__(self, services: Services, params: RecallParams, now: datetime) -> None:
-        self.svc, self.params, self.now = services, params, now
-        self.weights = Weights.from_settings(services.settings)
+    def __init__(self, sources: RecallSources, params: RecallParams, now: datetime) -> None:
+        self.sources, self.params, self.now = sources, params, now
+        self.weights = Weights.from_settings(sources.settings)
         self.words = keywords(params.query or "")
         self.warnings: list[str] = []
         self.degraded: list[str] = []
         self.where = self._filter()
         self.vector: list[float] | None = None
         self.word_weights: dict[str, float] = {}
-        self.relation_limit = params.relation_limit or services.settings.recall_relation_limit
-        self.expansion_limit = params.expansion_limit or services.settings.recall_expansion_limit
+        self.relation_limit = params.relation_limit or sources.settings.recall_relation_limit
+        self.expansion_limit = params.expansion_limit or sources.settings.recall_expansion_limit
 
     def _filter(self) -> MemoryFilter:
         params, start, end = self.params, self.params.start, self.params.end
@@ -120,7 +142,7 @@ class Recall:
             exclude_tags=tuple(params.exclude_tags),
             start=start,
             end=end,
-            excluded_types=self.svc.settings.recall_excluded_types,
+            excluded_types=self.sources.settings.recall_excluded_types,
         )
 
     @property
@@ -131,7 +153,7 @@ class Recall:
         return self.params.sort
 
     def fetch_size(self) -> int:
-        settings, limit = self.svc.settings, self.params.limit
+        settings, limit = self.sources.settings, self.params.limit
         size = max(limit, min(limit * settings.recall_vector_overfetch, settings.recall_vector_fetch_cap))
         if self.where.tags:
             size = max(limit, min(max(size, settings.recall_max_limit), settings.recall_vector_fetch_cap))
@@ -140,11 +162,11 @@ class Recall:
     # --- the steps
     def run(self) -> RecallResult:
         # the full-text side (matches, word statistics, reading the matches) runs while the model embeds the query
-        keyword = self.svc.background.submit(self._keyword_candidates) if self.words else None
+        keyword = self.sources.background.submit(self._keyword_candidates) if self.words else None
         self.vector = vector = self._query_vector()
         found = self._gather(vector, keyword)
         kept, suppressed, replaced = (
-            expansion.current_state(self.svc.graph, found, self.where, self.now)
+            expansion.current_state(self.sources.relations, found, self.where, self.now)
             if (self.params.current_state)
             else (found, 0, 0)
         )
@@ -159,9 +181,9 @@ class Recall:
             expanded = len(extra)
             ranked, more_removed = self.select(ranked + extra)
             dedup_removed += more_removed
-        relations = self.svc.background.submit(self._relations, ranked)  # read alongside the results
+        relations = self.sources.background.submit(self._relations, ranked)  # read alongside the results
         self._complete(ranked)
-        self.svc.access.record(c.id for c in ranked)
+        self.sources.access.record(c.id for c in ranked)
         return RecallResult(
             params=self.params,
             candidates=ranked,
@@ -185,7 +207,7 @@ class Recall:
 
     def _complete(self, ranked: list[Candidate]) -> None:
         """Read the winners in full (candidates were ranked on the fields scoring needs)."""
-        full = self.svc.graph.get_memories([c.id for c in ranked])
+        full = self.sources.memories.get_many([c.id for c in ranked])
         for candidate in ranked:
             candidate.memory = full.get(candidate.id, candidate.memory)
 
@@ -195,7 +217,7 @@ class Recall:
         if not self.params.query:
             return None
         try:
-            return self.svc.provider.embed([self.params.query])[0]
+            return self.sources.provider.embed([self.params.query])[0]
         except EmbeddingError as exc:
             self.degraded.append(f"embedding provider: {exc.message}")
             log.warning("query embedding failed; recall continues without vectors", extra={"event": "recall.degraded"})
@@ -208,14 +230,14 @@ class Recall:
         MAX_WORD_MATCHES memories under the filter is too common to find candidates by (it
         still counts in their keyword score). Equal sums keep the full-text index's order.
         """
-        total, matches = self.svc.graph.word_matches(self.words, self.where, MAX_WORD_MATCHES)
+        total, matches = self.sources.search.word_matches(self.words, self.where, MAX_WORD_MATCHES)
         weights = {word: idf(total, count) for word, (count, _) in matches.items()}
         found: dict[str, float] = {}
         for word, (_, ids) in matches.items():  # a word over MAX_WORD_MATCHES comes without ids
             for memory_id in ids:
                 found[memory_id] = found.get(memory_id, 0.0) + weights[word]
         hits = dict(sorted(found.items(), key=lambda item: -item[1])[: self.fetch_size()])
-        return KeywordSide(hits, weights, self.svc.graph.get_memories(list(hits), fields=CANDIDATE_FIELDS))
+        return KeywordSide(hits, weights, self.sources.memories.get_many(list(hits), fields=CANDIDATE_FIELDS))
 
     def _gather(self, vector: list[float] | None, keyword: Future[KeywordSide] | None) -> list[Candidate]:
         """Vector and full-text hits, read from the graph; or a plain listing with no query."""
@@ -223,7 +245,9 @@ class Recall:
         searched = False
         if vector is not None:
             try:
-                cosines = {hit.id: hit.score for hit in self.svc.vectors.search(vector, self.fetch_size(), self.where)}
+                cosines = {
+                    hit.id: hit.score for hit in self.sources.vectors.search(vector, self.fetch_size(), self.where)
+                }
                 searched = True
             except LociError as exc:
                 self.degraded.append(f"vector store: {exc.message}")
@@ -232,12 +256,14 @@ class Recall:
             order = {SortMode.SCORE: "importance"}.get(self.sort, self.sort.value)
             return [
                 Candidate(m, "trending", "graph")
-                for m in self.svc.graph.list_memories(self.where, order, self.fetch_size())
+                for m in self.sources.search.list_memories(self.where, order, self.fetch_size())
             ]
         side = self._keyword_side(keyword)
         self.word_weights = side.word_weights
         memories = dict(side.memories)
-        memories.update(self.svc.graph.get_memories([i for i in cosines if i not in memories], fields=CANDIDATE_FIELDS))
+        memories.update(
+            self.sources.memories.get_many([i for i in cosines if i not in memories], fields=CANDIDATE_FIELDS)
+        )
         candidates = [
             Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id])
             if memory_id in cosines
@@ -273,14 +299,14 @@ class Recall:
         parts.exact = exact_score(query, content_words, memory.tag_keys) if query else 0.0
         parts.importance = memory.importance
         parts.confidence = memory.confidence
-        parts.recency = recency_score(memory.timestamp, self.now, self.svc.settings.search_recency_window_days)
+        parts.recency = recency_score(memory.timestamp, self.now, self.sources.settings.search_recency_window_days)
         candidate.score = parts.total(self.weights)
 
     def _predecessors(self, candidates: list[Candidate]) -> Future[dict[str, str]] | None:
         """Each candidate's nearest earlier memory (PRECEDED_BY), read in the background; None if not needed."""
         if not self.params.query or not self.weights.context or not candidates:
             return None
-        return self.svc.background.submit(self.svc.graph.predecessors, [c.id for c in candidates])
+        return self.sources.background.submit(self.sources.search.predecessors, [c.id for c in candidates])
 
     def _add_context(self, candidates: list[Candidate], neighbours: Future[dict[str, str]] | None) -> None:
         """`context`: the best query match among a candidate's candidate neighbours in time (PRECEDED_BY)."""
@@ -306,7 +332,7 @@ class Recall:
         if not missing or self.vector is None:
             return
         try:
-            found = self.svc.vectors.similarities(self.vector, [c.id for c in missing])
+            found = self.sources.vectors.similarities(self.vector, [c.id for c in missing])
         except LociError as exc:
             self.degraded.append(f"vector store: {exc.message}")  # scored without the vector signal
             return
@@ -315,10 +341,10 @@ class Recall:
 
     def _expand(self, seeds: list[Candidate]) -> list[Candidate]:
         extra = expansion.neighbors(
-            self.svc.graph, seeds, AUTHORABLE_RELATIONS, self.relation_limit, self.expansion_limit, self.where
+            self.sources.relations, seeds, AUTHORABLE_RELATIONS, self.relation_limit, self.expansion_limit, self.where
         )
         if self.params.current_state:
-            extra, _, _ = expansion.current_state(self.svc.graph, extra, self.where, self.now)
+            extra, _, _ = expansion.current_state(self.sources.relations, extra, self.where, self.now)
             extra = [c for c in extra if c.match_type == "relation"]
         self._fill_cosines(extra)
         for candidate in extra:
@@ -331,7 +357,7 @@ class Recall:
     def select(self, candidates: list[Candidate]) -> tuple[list[Candidate], int]:
         """Rank, drop repeats and low scores, then cut to the limit; returns (results, repeats dropped)."""
         ranked, removed = _dedupe(self._rank(candidates))
-        settings = self.svc.settings
+        settings = self.sources.settings
         min_score = self.params.min_score if self.params.min_score is not None else settings.recall_min_score
         if min_score > 0:
             ranked = [c for c in ranked if c.score >= min_score]
@@ -355,7 +381,7 @@ class Recall:
 
     def _relations(self, ranked: list[Candidate]) -> dict[str, list[dict[str, object]]]:
         try:
-            return self.svc.graph.outgoing_edges([c.id for c in ranked])
+            return self.sources.relations.outgoing_edges([c.id for c in ranked])
         except LociError:
             return {}
 
@@ -373,12 +399,12 @@ def _dedupe(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
     return kept, len(candidates) - len(kept)
 
 
-def recall(services: Services, params: RecallParams, now: datetime) -> RecallResult:
+def recall(sources: RecallSources, params: RecallParams, now: datetime) -> RecallResult:
     """Run a recall; with `queries`, run one per query and merge them, best score per memory."""
     if not params.queries:
-        return Recall(services, params, now).run()
+        return Recall(sources, params, now).run()
     parts = [
-        Recall(services, params.model_copy(update={"query": query, "queries": []}), now).run()
+        Recall(sources, params.model_copy(update={"query": query, "queries": []}), now).run()
         for query in params.queries
     ]
     best: dict[str, Candidate] = {}
@@ -386,7 +412,7 @@ def recall(services: Services, params: RecallParams, now: datetime) -> RecallRes
         for candidate in part.candidates:
             if candidate.id not in best or candidate.score > best[candidate.id].score:
                 best[candidate.id] = candidate
-    merger = Recall(services, params, now)
+    merger = Recall(sources, params, now)
     ranked, removed = merger.select(list(best.values()))
     first = parts[0]
     return RecallResult(

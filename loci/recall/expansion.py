@@ -10,7 +10,7 @@ from loci.model import Memory, RelationType
 from loci.recall.candidates import Candidate
 from loci.recall.scoring import relation_score
 from loci.stores.filters import MemoryFilter
-from loci.stores.graph import GraphStore
+from loci.stores.graph import RelationQueries
 from loci.timeutil import iso
 
 
@@ -24,7 +24,7 @@ def is_current(memory: Memory, now: str) -> bool:
 
 
 def current_state(
-    graph: GraphStore, candidates: list[Candidate], where: MemoryFilter, now: datetime
+    relations: RelationQueries, candidates: list[Candidate], where: MemoryFilter, now: datetime
 ) -> tuple[list[Candidate], int, int]:
     """Drop memories that are not current; put the newest replacement in place of a superseded one.
 
@@ -36,7 +36,7 @@ def current_state(
     stamp = iso(now)
     valid = [c for c in candidates if is_current(c.memory, stamp)]
     suppressed = len(candidates) - len(valid)
-    chains = graph.successors([c.id for c in valid])
+    chains = relations.successors([c.id for c in valid])
     heads = {
         old: head
         for old, chain in chains.items()
@@ -60,7 +60,7 @@ def current_state(
 
 
 def neighbors(
-    graph: GraphStore,
+    relations: RelationQueries,
     seeds: Sequence[Candidate],
     types: Sequence[RelationType],
     per_seed: int,
@@ -74,7 +74,7 @@ def neighbors(
     """
     seed_scores = {seed.id: seed.score for seed in seeds}
     found: dict[str, Candidate] = {}
-    for edge in graph.neighbors(list(seed_scores), types, per_seed):
+    for edge in relations.neighbors(list(seed_scores), types, per_seed):
         memory = edge.memory
         if memory.id in seed_scores or not where.matches(memory, check_tags=False):
             continue

@@ -18,9 +18,6 @@ from loci.model import tag_keys_from_query
 from loci.schemas import Embedding, Timestamp, parse
 from loci.stores.filters import TagMatch, TagMode
 
-TRUE = {"1", "true", "yes", "y", "on"}
-FALSE = {"0", "false", "no", "n", "off"}
-
 
 class SortMode(StrEnum):
     SCORE = "score"
@@ -40,17 +37,6 @@ class StateMode(StrEnum):
 MAX_QUERIES = 10
 
 
-def _bool(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise ValueError("must be a boolean (true/false, 1/0, yes/no, on/off)")
-
-
 def _tag_keys(value: Any) -> list[str]:
     return tag_keys_from_query(str(item) for item in (value if isinstance(value, list) else [value]))
 
@@ -63,7 +49,12 @@ def _queries(value: Any) -> list[str]:
     return queries
 
 
-Flag = Annotated[bool | None, BeforeValidator(_bool)]
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+Flag = Annotated[bool | None, BeforeValidator(_strip)]
+"""pydantic's lax booleans: true/false, 1/0, yes/no, y/n, on/off, t/f, any case."""
 TagKeys = Annotated[list[str], BeforeValidator(_tag_keys)]
 
 

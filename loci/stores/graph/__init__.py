@@ -6,7 +6,7 @@ the only text ever formatted into a query is a relationship type or a depth, and
 come from `RelationType` or a validated integer. Scans are paged by `id`, so nothing is
 truncated by FalkorDB's result-set cap however large the graph grows.
 
-    base.py        connection, plumbing, schema
+    base.py        GraphConnection (the connection, schema, where every query is sent), QueryGroup
     memories.py    memory nodes
     relations.py   edges, walks, replacements
     search.py      full-text word matches, predecessors in time, filtered listings
@@ -16,7 +16,7 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     insights.py    start-up lessons, analytics
 """
 
-from loci.stores.graph.base import PAGE_SIZE, GraphBase, pages
+from loci.stores.graph.base import PAGE_SIZE, GraphConnection, QueryGroup, pages
 from loci.stores.graph.enrichment import EnrichmentQueries
 from loci.stores.graph.insights import InsightQueries
 from loci.stores.graph.maintenance import DecayRow, MaintenanceQueries
@@ -25,17 +25,48 @@ from loci.stores.graph.pipeline import PipelineQueries
 from loci.stores.graph.relations import Neighbor, Related, RelationQueries
 from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
 
-__all__ = ["ORDERS", "PAGE_SIZE", "DecayRow", "GraphStore", "Neighbor", "Related", "filter_clause", "pages"]
+__all__ = [
+    "ORDERS",
+    "PAGE_SIZE",
+    "DecayRow",
+    "EnrichmentQueries",
+    "GraphConnection",
+    "GraphStore",
+    "InsightQueries",
+    "MaintenanceQueries",
+    "MemoryQueries",
+    "Neighbor",
+    "PipelineQueries",
+    "QueryGroup",
+    "Related",
+    "RelationQueries",
+    "SearchQueries",
+    "filter_clause",
+    "pages",
+]
 
 
-class GraphStore(
-    MemoryQueries,
-    RelationQueries,
-    SearchQueries,
-    PipelineQueries,
-    EnrichmentQueries,
-    MaintenanceQueries,
-    InsightQueries,
-    GraphBase,
-):
-    """Memories and their relationships in one FalkorDB graph."""
+class GraphStore(GraphConnection):
+    """Memories and their relationships in one FalkorDB graph: one connection, its query groups.
+
+    A caller that needs only some queries takes only that group (the write path takes
+    `graph.memories` and `graph.relations`, not the whole store), so its dependencies read
+    from its signature.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        graph_name: str,
+        password: str | None = None,
+        socket_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(host, port, graph_name, password, socket_timeout)
+        self.memories = MemoryQueries(self)
+        self.relations = RelationQueries(self)
+        self.search = SearchQueries(self)
+        self.pipeline = PipelineQueries(self)
+        self.enrichment = EnrichmentQueries(self)
+        self.maintenance = MaintenanceQueries(self)
+        self.insights = InsightQueries(self)

@@ -1,4 +1,4 @@
-"""GraphBase: the FalkorDB connection, query plumbing and schema every query group builds on.
+"""GraphConnection and QueryGroup: the FalkorDB connection, its schema, and the base of every query group.
 
 Connection failures become `GraphUnavailable`, a server that does not answer within the
 call's deadline (LOCI_GRAPH_TIMEOUT_SECONDS) `StoreTimeout`: both 503 with Retry-After at
@@ -36,8 +36,8 @@ _SCHEMA = (
 )
 
 
-class GraphBase:
-    """One FalkorDB graph: the connection and the query plumbing the query groups build on."""
+class GraphConnection:
+    """One FalkorDB graph: the connection, its schema, and the single place a query is sent."""
 
     def __init__(
         self,
@@ -63,8 +63,8 @@ class GraphBase:
         self._reachable = True
         self._reachability = threading.Lock()
 
-    # --- plumbing
-    def _query(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[list[Any]]:
+    def query(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[list[Any]]:
+        """Run one Cypher statement and return its rows, with failures mapped to Loci's errors."""
         try:
             run = self._graph.ro_query if read_only else self._graph.query
             result = run(cypher, params)
@@ -108,7 +108,7 @@ class GraphBase:
         """Create the indexes Loci relies on; existing ones are left as they are."""
         for statement in _SCHEMA:
             try:
-                self._query(statement)
+                self.query(statement)
             except StoreError as exc:
                 if "already indexed" not in str(exc):
                     raise
@@ -120,6 +120,20 @@ class GraphBase:
 
     def close(self) -> None:
         self._db.connection.close()
+
+
+class QueryGroup:
+    """The queries of one concern, sent through a shared connection.
+
+    Callers hold the group they need (`graph.memories`, `graph.relations`, ...), so each
+    one says which part of the graph it reads or writes.
+    """
+
+    def __init__(self, connection: GraphConnection) -> None:
+        self._connection = connection
+
+    def _query(self, cypher: str, params: dict[str, Any] | None = None, *, read_only: bool = False) -> list[list[Any]]:
+        return self._connection.query(cypher, params, read_only=read_only)
 
 
 def pages(ids: Iterable[str], size: int = PAGE_SIZE) -> Iterator[list[str]]:

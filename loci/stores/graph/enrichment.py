@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from loci.stores.graph.base import GraphBase
+from loci.stores.graph.base import QueryGroup
 from loci.timeutil import iso, utcnow
 
 FIRST_SPAN_SECONDS = 0.01
@@ -16,7 +16,7 @@ PATTERN_MIN_CONFIDENCE = 0.5
 """Only memories at least this sure of their type count towards a pattern."""
 
 
-class EnrichmentQueries(GraphBase):
+class EnrichmentQueries(QueryGroup):
     """PRECEDED_BY links and Pattern nodes."""
 
     def link_preceding(

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from loci.model import Memory, RelationType
-from loci.stores.graph.base import GraphBase
+from loci.stores.graph.base import QueryGroup
 
 
-class InsightQueries(GraphBase):
+class InsightQueries(QueryGroup):
     """Aggregates; each answers in a bounded number of rows however large the graph is."""
 
     def memories_tagged(self, keys: Sequence[str], limit: int, excluded_types: Sequence[str]) -> list[Memory]:

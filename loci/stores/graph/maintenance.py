@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loci.model import Memory, RelationType, Stage, StageStatus
-from loci.stores.graph.base import PAGE_SIZE, GraphBase
+from loci.stores.graph.base import PAGE_SIZE, QueryGroup
 from loci.timeutil import iso, utcnow
 
 
@@ -27,7 +27,7 @@ class DecayRow:
     archived: bool = False
 
 
-class MaintenanceQueries(GraphBase):
+class MaintenanceQueries(QueryGroup):
     """Queries of the consolidation jobs and the sync job."""
 
     def iter_decay_rows(
@@ -133,15 +133,6 @@ class MaintenanceQueries(GraphBase):
                 "UNWIND $ids AS id MATCH (m:Memory {id: id}) SET m.archived = true, m.archived_at = $when",
                 {"ids": list(ids), "when": when},
             )
-
-    def delete_memories(self, ids: Sequence[str]) -> list[str]:
-        if not ids:
-            return []
-        rows = self._query(
-            "UNWIND $ids AS id MATCH (m:Memory {id: id}) WITH m, m.id AS gone DETACH DELETE m RETURN gone",
-            {"ids": list(ids)},
-        )
-        return [row[0] for row in rows]
 
     def set_stage_pending(self, stage: Stage, ids: Sequence[str]) -> list[str]:
         """Mark a stage to be done again for these memories; returns the ids that exist."""

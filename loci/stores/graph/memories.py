@@ -6,24 +6,24 @@ from collections.abc import Iterator, Sequence
 
 from loci.errors import StoreError
 from loci.model import Memory, Stage, StageStatus
-from loci.stores.graph.base import PAGE_SIZE, GraphBase
+from loci.stores.graph.base import PAGE_SIZE, QueryGroup
 
 
-class MemoryQueries(GraphBase):
+class MemoryQueries(QueryGroup):
     """Memory nodes."""
 
-    def create_memories(self, memories: Sequence[Memory]) -> None:
+    def create(self, memories: Sequence[Memory]) -> None:
         """Write new memory nodes in one query; all or nothing."""
         rows = [memory.to_node() for memory in memories]
         result = self._query("UNWIND $rows AS row CREATE (m:Memory) SET m = row RETURN count(m)", {"rows": rows})
         if result[0][0] != len(rows):
             raise StoreError(f"FalkorDB stored {result[0][0]} of {len(rows)} memories")
 
-    def get_memory(self, memory_id: str) -> Memory | None:
+    def get(self, memory_id: str) -> Memory | None:
         rows = self._query("MATCH (m:Memory {id: $id}) RETURN m", {"id": memory_id}, read_only=True)
         return Memory.from_node(rows[0][0].properties) if rows else None
 
-    def get_memories(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> dict[str, Memory]:
+    def get_many(self, ids: Sequence[str], fields: Sequence[str] | None = None) -> dict[str, Memory]:
         """The memories among `ids` that exist, by id.
 
         With `fields` (a fixed list from the caller's code, never from input) only those
@@ -50,7 +50,7 @@ class MemoryQueries(GraphBase):
         )
         return {row[0] for row in rows}
 
-    def update_memory(self, memory: Memory, fields: Sequence[str]) -> bool:
+    def update(self, memory: Memory, fields: Sequence[str]) -> bool:
         """Write only these fields of `memory` (and what derives from them), leaving the rest of the
         node as it is, so concurrent writers of other fields are not undone. False if it is gone."""
         rows = self._query(
@@ -59,9 +59,19 @@ class MemoryQueries(GraphBase):
         )
         return bool(rows)
 
-    def delete_memory(self, memory_id: str) -> bool:
+    def delete(self, memory_id: str) -> bool:
         rows = self._query("MATCH (m:Memory {id: $id}) DETACH DELETE m RETURN 1", {"id": memory_id})
         return bool(rows)
+
+    def delete_many(self, ids: Sequence[str]) -> list[str]:
+        """Delete these memories and their edges; return the ids that existed."""
+        if not ids:
+            return []
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (m:Memory {id: id}) WITH m, m.id AS gone DETACH DELETE m RETURN gone",
+            {"ids": list(ids)},
+        )
+        return [row[0] for row in rows]
 
     def touch(self, ids: Sequence[str], when: str) -> None:
         """Record that these memories were read (`last_accessed`)."""
@@ -85,7 +95,7 @@ class MemoryQueries(GraphBase):
                 counts[stage][key] += int(count)
         return counts
 
-    def count_memories(self, excluded_types: Sequence[str] = ()) -> int:
+    def count(self, excluded_types: Sequence[str] = ()) -> int:
         return sum(self.stage_counts(excluded_types)[Stage.EMBEDDING].values())
 
     def iter_ids(
@@ -118,7 +128,7 @@ class MemoryQueries(GraphBase):
                 return
             after = rows[-1][0]
 
-    def memories_by_tag(self, keys: Sequence[str], limit: int, offset: int) -> list[Memory]:
+    def by_tag(self, keys: Sequence[str], limit: int, offset: int) -> list[Memory]:
         """Memories having any tag equal (case-insensitively) to one of `keys`."""
         rows = self._query(
             "MATCH (m:Memory) WHERE ANY(t IN m.tag_keys WHERE t IN $keys) "

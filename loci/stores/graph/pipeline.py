@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from loci.model import Stage, StageStatus
-from loci.stores.graph.base import GraphBase
+from loci.stores.graph.base import QueryGroup
 from loci.timeutil import iso, utcnow
 
 
-class PipelineQueries(GraphBase):
+class PipelineQueries(QueryGroup):
     """Pipeline progress on memory nodes."""
 
     def mark_embedded(self, rows: Sequence[tuple[str, str]]) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loci.model import Memory, RelationType
-from loci.stores.graph.base import GraphBase
+from loci.stores.graph.base import QueryGroup
 
 SUPERSEDE_MAX_HOPS = 10
 """How far a chain of replacements is followed."""
@@ -34,7 +34,7 @@ class Related:
     depth: int
 
 
-class RelationQueries(GraphBase):
+class RelationQueries(QueryGroup):
     """Edges between memories."""
 
     def associate(self, relation: RelationType, rows: Sequence[dict[str, Any]], when: str) -> list[int]:

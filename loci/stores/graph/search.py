@@ -7,10 +7,10 @@ from typing import Any
 
 from loci.model import Memory, epoch
 from loci.stores.filters import MemoryFilter, TagMode
-from loci.stores.graph.base import GraphBase
+from loci.stores.graph.base import QueryGroup
 
 
-class SearchQueries(GraphBase):
+class SearchQueries(QueryGroup):
     """Full-text word matches, predecessors and filtered listings."""
 
     def word_matches(

@@ -1,9 +1,9 @@
 """ServiceProcess: run Loci under gunicorn as a child process, the way `make run` does.
 
-Used by the end-to-end tests and the benchmarks, which need the real service on a free
-loopback port with its own data directory. `start()` waits until /health answers 200
-(failing at once, with the log tail, if the process dies); `stop()` sends SIGTERM and
-waits, then kills.
+Used by the benchmarks and the end-to-end tests (scripts/ is on pytest's pythonpath),
+which need the real service on a free loopback port with its own data directory.
+`start()` waits until /health answers 200 (failing at once, with the log tail, if the
+process dies); `stop()` sends SIGTERM and waits, then kills.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ServiceProcess:
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own entry point
+            self._process = subprocess.Popen(
                 [str(gunicorn), "-c", "gunicorn.conf.py", "app:app"],
                 cwd=ROOT,
                 env=self.env,
@@ -66,7 +66,7 @@ class ServiceProcess:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=5) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
