@@ -306,4 +306,5 @@ def client_defaults(environ: Mapping[str, str]) -> dict[str, str | None]:
     return {
         "url": environ.get("LOCI_URL", "").strip() or f"http://localhost:{port}",
         "token": environ.get("AUTOMEM_API_TOKEN", "").strip() or None,
+        "admin_token": environ.get("ADMIN_API_TOKEN", "").strip() or None,
     }

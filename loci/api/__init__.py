@@ -13,6 +13,7 @@ from loci.api import (
     admin,
     associations,
     auth,
+    backup,
     consolidation,
     enrichment,
     errors,
@@ -37,14 +38,24 @@ def init_app(app: Flask, svc: Services) -> None:
     app.before_request(check_query_string)
     _track_activity(app, svc)
     blueprints = (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics)
-    for module in (*blueprints, openapi):
+    for module in (*blueprints, backup, openapi):
         app.register_blueprint(module.bp)
 
 
 UNTRACKED_ENDPOINTS = frozenset(
-    {"health.health", "metrics.metrics", "stream.stream", "stream.status", "openapi.document", "openapi.docs", "static"}
+    {
+        "health.health",
+        "metrics.metrics",
+        "stream.stream",
+        "stream.status",
+        "openapi.document",
+        "openapi.docs",
+        "static",
+        "backup.backup",
+    }
 )
-"""Probes, scrapes, the API's own documentation and the long-lived event stream do not hold background work back."""
+"""Probes, scrapes, the API's own documentation, the long-lived event stream and a backup (which may take
+minutes) do not hold background work back."""
 
 
 def _track_activity(app: Flask, svc: Services) -> None:

@@ -25,6 +25,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs"}
+ADMIN_ONLY_ENDPOINTS = {"backup.backup"}
+"""Routes that check the admin token themselves and need no API token (AutoMem's /backup)."""
 
 
 def _matches(given: str | None, expected: str) -> bool:
@@ -46,7 +48,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             raise Forbidden(
                 "No API token is configured (AUTOMEM_API_TOKEN), so only clients on this machine are served"
             )
-        if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
+        if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS | ADMIN_ONLY_ENDPOINTS:
             return
         if settings.api_token and not _matches(api_token_from_request(), settings.api_token):
             raise Unauthorized("Unauthorized")

@@ -24,6 +24,7 @@ from loci.schemas import (
     MemoryStatus,
     PatchMemory,
     Reprocess,
+    RestorePage,
     StoreBatch,
     StoreMemory,
 )
@@ -41,6 +42,12 @@ class ByTagQuery(BaseModel):
     )
     limit: int = Field(20, description="Clamped to 1..200.")
     offset: int = Field(0, description="Clamped to 0 or more.")
+
+
+class BackupQuery(BaseModel):
+    include: str | None = Field(
+        None, description="Comma-separated subset of falkordb,qdrant (default both); anything else is a 400."
+    )
 
 
 class RelatedQuery(BaseModel):
@@ -135,6 +142,12 @@ OPERATIONS: tuple[Op, ...] = (
        {200: responses.Reembedding}, (*WRITE, 403), AdminReembed, body_required=False, auth="admin"),
     Op("/admin/sync", "post", "admin.sync", "Bring the vector store in step with the graph", "admin",
        {200: responses.Synced}, (*WRITE, 403, 409), AdminSync, body_required=False, auth="admin"),
+    Op("/backup", "get", "backup.backup",
+       "Stream a tar.gz of the graph and the vectors (AutoMem's layout); the admin token alone suffices", "admin",
+       {200: "application/gzip"}, (*READ, 403), query=BackupQuery, auth="admin"),
+    Op("/admin/restore", "post", "backup.restore", "Write one page of a restore (python -m loci restore)", "admin",
+       {200: responses.RestoredPage}, (*WRITE, 403, 409, 422), RestorePage, auth="admin",
+       headers=("Idempotency-Key",)),
     Op("/consolidate", "post", "consolidation.consolidate",
        "Run a consolidation task now (a real run needs the admin token too)", "admin",
        {200: responses.Consolidated}, (*WRITE, 403, 409), Consolidate, body_required=False),

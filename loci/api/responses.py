@@ -355,6 +355,21 @@ class Reembedding(Body):
     queued: int | None = None
 
 
+class RestoredPage(Body):
+    """POST /admin/restore: what one page of a restore wrote."""
+
+    status: Literal["success"]
+    restored: int
+    present_ids: list[str] = Field(description="Memories already in the store, left as they are.")
+    vectors: int = Field(description="Restored memories whose backup vector was kept.")
+    reembed: int = Field(description="Restored memories queued for embedding (no vector, or another dimension).")
+    enrich: int
+    nodes: int
+    edges: int
+    edges_missing_end: int = Field(description="Edges not written: one of their nodes is missing.")
+    dimension: int = Field(description="The vector dimension of the running store.")
+
+
 class Synced(Body):
     """POST /admin/sync: the comparison of graph and vectors, and what was repaired."""
 
@@ -451,6 +466,7 @@ RESPONSE_MODELS: tuple[type[Body], ...] = (
     Reprocessing,
     Reembedding,
     Synced,
+    RestoredPage,
     Consolidated,
     ConsolidationStatus,
     StreamStatus,

@@ -14,8 +14,10 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     enrichment.py  temporal links and patterns
     maintenance.py consolidation scans, links, clusters, forgetting, run history
     insights.py    start-up lessons, analytics
+    backup.py      point-in-time snapshots read in pages (backup); nodes and edges written back (restore)
 """
 
+from loci.stores.graph.backup import BackupQueries, RawEdge, RawNode, Snapshot
 from loci.stores.graph.base import PAGE_SIZE, GraphConnection, QueryGroup, pages
 from loci.stores.graph.enrichment import EnrichmentQueries
 from loci.stores.graph.insights import InsightQueries
@@ -28,6 +30,7 @@ from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
 __all__ = [
     "ORDERS",
     "PAGE_SIZE",
+    "BackupQueries",
     "DecayRow",
     "EnrichmentQueries",
     "GraphConnection",
@@ -38,9 +41,12 @@ __all__ = [
     "Neighbor",
     "PipelineQueries",
     "QueryGroup",
+    "RawEdge",
+    "RawNode",
     "Related",
     "RelationQueries",
     "SearchQueries",
+    "Snapshot",
     "filter_clause",
     "pages",
 ]
@@ -70,3 +76,4 @@ class GraphStore(GraphConnection):
         self.enrichment = EnrichmentQueries(self)
         self.maintenance = MaintenanceQueries(self)
         self.insights = InsightQueries(self)
+        self.backup = BackupQueries(self)
