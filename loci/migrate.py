@@ -186,24 +186,29 @@ def add_commands(commands: Any, defaults: dict[str, str | None]) -> None:
         "Progress is logged next to the file (FILE.restore-log): the same command again resumes.",
     )
     restore.add_argument("file", type=Path, help="the backup file")
+    restore.add_argument("--url", default=defaults["url"], help="the Loci service (default: LOCI_URL or %(default)s)")
+    restore.add_argument("--token", default=defaults["token"], help="Loci's API token (default: AUTOMEM_API_TOKEN)")
+    restore.add_argument(
+        "--admin-token", default=defaults.get("admin_token"), help="Loci's admin token (default: ADMIN_API_TOKEN)"
+    )
     migrate = commands.add_parser(
         "migrate",
         help="move a running AutoMem's memories into a running Loci",
-        description="Pull a running AutoMem's GET /backup (with --source-admin-token) or read its API, then "
-        "restore it into Loci. Resumable: the same command again continues where it stopped.",
+        description="Pull a running AutoMem's GET /backup (with --admin-token) or read its API (--token alone), "
+        "then restore it into Loci. Resumable: the same command again continues where it stopped.",
     )
     migrate.add_argument("--from", dest="source", required=True, help="the AutoMem service, e.g. http://host:8001")
-    migrate.add_argument("--source-token", help="AutoMem's API token (default: --token)")
-    migrate.add_argument("--source-admin-token", help="AutoMem's admin token (default: --admin-token)")
-    migrate.add_argument("--dir", type=Path, default=Path("."), help="where the fetched file and log go")
+    migrate.add_argument("--token", help="AutoMem's API token")
+    migrate.add_argument("--admin-token", help="AutoMem's admin token: its whole backup, vectors included")
+    migrate.add_argument("--to", dest="url", default=defaults["url"], help="Loci (default: LOCI_URL or %(default)s)")
+    migrate.add_argument(
+        "--loci-token", default=defaults["token"], help="Loci's API token (default: AUTOMEM_API_TOKEN)"
+    )
+    migrate.add_argument(
+        "--loci-admin-token", default=defaults.get("admin_token"), help="Loci's admin token (default: ADMIN_API_TOKEN)"
+    )
+    migrate.add_argument("--dir", type=Path, default=Path("."), help="where the fetched file and its log go")
     for parser in (restore, migrate):
-        parser.add_argument(
-            "--url", default=defaults["url"], help="the Loci service (default: LOCI_URL or %(default)s)"
-        )
-        parser.add_argument("--token", default=defaults["token"], help="API token (default: AUTOMEM_API_TOKEN)")
-        parser.add_argument(
-            "--admin-token", default=defaults.get("admin_token"), help="admin token (default: ADMIN_API_TOKEN)"
-        )
         parser.add_argument("--merge", action="store_true", help="add to a service that already holds memories")
         parser.add_argument("--restart", action="store_true", help="ignore an earlier progress log and start again")
 
@@ -217,9 +222,8 @@ def run_command(args: Any, out: Any = None) -> int:
     out = out or sys.stdout
     try:
         notes: list[str] = []
+        token, admin = args.token, args.admin_token
         if args.command == "migrate":
-            token = args.source_token or args.token
-            admin = args.source_admin_token or args.admin_token
             args.dir.mkdir(parents=True, exist_ok=True)
             path = backup_path(args.dir, args.source, bool(admin))
             if args.restart or not path.exists():
@@ -228,13 +232,12 @@ def run_command(args: Any, out: Any = None) -> int:
                 notes = [f"read from {args.source}: {fetched.requests} requests", *fetched.notes]
             else:
                 notes = [f"using {path} fetched earlier (--restart fetches it again)"]
+            token, admin = args.loci_token, args.loci_admin_token
         else:
             path = args.file
             if not path.is_file():
                 raise RestoreFailed(f"{path} is not a file")
-        summary = restore_file(
-            path, args.url, args.token, args.admin_token, merge=args.merge, restart=args.restart, out=sys.stderr
-        )
+        summary = restore_file(path, args.url, token, admin, merge=args.merge, restart=args.restart, out=sys.stderr)
     except (RestoreFailed, httpx.TransportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
