@@ -57,6 +57,9 @@ class Settings(BaseModel):
     admin_token: str | None = env("ADMIN_API_TOKEN", default=None)
     port: int = env("PORT", default=8001, ge=1, le=65535)
     max_request_bytes: int = env("LOCI_MAX_REQUEST_BYTES", default=16 * 1024 * 1024, ge=1024)
+    max_request_line_bytes: int = env("LOCI_MAX_REQUEST_LINE_BYTES", default=64 * 1024, ge=1024, le=1024 * 1024)
+    """A request line (method, path and query string) longer than this is answered 414: a 1,536-wide
+    embedding in a GET query string is about 30 KB. Enforced by the worker's front (loci/serving/framing.py)."""
     data_dir: Path = env("LOCI_DATA_DIR", default=Path("./data"))
     min_free_bytes: int = env("LOCI_MIN_FREE_BYTES", default=256 * 1024 * 1024, ge=0)
     """Free space kept on the filesystems under LOCI_DATA_DIR: below it writes get 507 and background

@@ -250,7 +250,7 @@ def test_pipelined_requests_are_all_answered(service: ServiceProcess) -> None:
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        (b"GET /recall?query=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /recall?query=" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
         (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
         (b"GARBAGE\r\n\r\n", 400),
     ],

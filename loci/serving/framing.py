@@ -8,7 +8,10 @@ the worker's event loop reads each request first, without blocking, until it is 
 and only then hands the connection to a thread, whose reads are then served from memory.
 
 - `RequestFramer` feeds received bytes to h11 and says: incomplete, complete, or refused
-  (`Refusal`, with the status: 400 malformed, 413 body over the limit, 431 headers too large).
+  (`Refusal`, with the status: 400 malformed, 413 body over the limit, 414 request line over
+  LOCI_MAX_REQUEST_LINE_BYTES, 431 headers too large). These are Loci's limits on the head of
+  a request; the worker lifts gunicorn's own (4094-byte line, 8190-byte field, 100 fields) so
+  that they never cut below them.
 - `BufferedSocket` wraps the client socket: `recv` serves the buffered request first, and
   sends, once the request is handed over, time out instead of blocking for ever on a
   client that does not read its response.
@@ -27,7 +30,10 @@ from typing import Any
 import h11
 
 MAX_HEADER_BYTES = 64 * 1024
-"""Request line and headers together; gunicorn's own limits (4094-byte line, 8190-byte field) apply after."""
+"""The header fields together, request line apart (its limit is LOCI_MAX_REQUEST_LINE_BYTES)."""
+MAX_HEADER_FIELD_BYTES = 8190
+"""One header field, `Name: value`: what nginx and gunicorn allow by default (a bearer token fits)."""
+MAX_HEADER_FIELDS = 100
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -47,14 +53,20 @@ class Refusal(Exception):
 
 
 class RequestFramer:
-    """Finds the end of one request in the bytes received so far, enforcing the body limit."""
+    """Finds the end of one request in the bytes received so far, enforcing Loci's size limits."""
 
-    def __init__(self, max_body_bytes: int) -> None:
+    def __init__(self, max_body_bytes: int, max_line_bytes: int) -> None:
         self.max_body_bytes = max_body_bytes
-        self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        self.max_line_bytes = max_line_bytes
+        # the head whole (line, headers, their CRLFs) is buffered at most this; beyond, h11 refuses (431)
+        head_bytes = max_line_bytes + MAX_HEADER_BYTES + 4
+        self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=head_bytes)
         self.request: h11.Request | None = None
         self.received = 0
         self.body_bytes = 0
+        self._line_bytes = 0
+        """Bytes of the request line received so far (its CR included), until its LF arrives."""
+        self._line_done = False
 
     @property
     def headers_done(self) -> bool:
@@ -74,16 +86,21 @@ class RequestFramer:
     def feed(self, data: bytes) -> Framing:
         """Take received bytes (b"" when the client closed); raise `Refusal` for a request not to serve."""
         self.received += len(data)
+        if not self._line_done:
+            self._check_request_line(data)
         self._parser.receive_data(data)
         while True:
             try:
                 event = self._parser.next_event()
             except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 431:
+                    raise Refusal(431, f"Request headers exceed {MAX_HEADER_BYTES} bytes") from None
                 raise Refusal(exc.error_status_hint, f"Malformed HTTP request: {exc}") from None
             if event is h11.NEED_DATA:
                 return Framing.INCOMPLETE
             if isinstance(event, h11.Request):
                 self.request = event
+                _check_headers(event)
                 self._check_declared_length(event)
             elif isinstance(event, h11.Data):
                 self.body_bytes += len(event.data)
@@ -98,6 +115,19 @@ class RequestFramer:
             else:  # PAUSED cannot come before the end of the first request
                 return Framing.COMPLETE
 
+    def _check_request_line(self, data: bytes) -> None:
+        """414 as soon as the line is known to be too long, before it ends: a client cannot make the
+        front buffer more than the limit of it. Only the new bytes are searched (a trickled line stays linear)."""
+        end = data.find(b"\n")
+        self._line_bytes += len(data) if end < 0 else end
+        if self._line_bytes > self.max_line_bytes + 1:  # + the CR before its LF
+            raise Refusal(
+                414,
+                f"Request line exceeds the limit of {self.max_line_bytes} bytes (LOCI_MAX_REQUEST_LINE_BYTES); "
+                "send large parameters in a JSON body instead (POST /recall takes every recall parameter)",
+            )
+        self._line_done = end >= 0
+
     def _check_declared_length(self, request: h11.Request) -> None:
         for name, value in request.headers:
             if name == b"content-length" and int(value) > self.max_body_bytes:
@@ -105,6 +135,23 @@ class RequestFramer:
 
     def _too_large(self) -> Refusal:
         return Refusal(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes (LOCI_MAX_REQUEST_BYTES)")
+
+
+def _check_headers(request: h11.Request) -> None:
+    """431 for more header fields than MAX_HEADER_FIELDS, one over MAX_HEADER_FIELD_BYTES, or all together
+    over MAX_HEADER_BYTES."""
+    fields = request.headers.raw_items()
+    if len(fields) > MAX_HEADER_FIELDS:
+        raise Refusal(431, f"Request has {len(fields)} header fields; at most {MAX_HEADER_FIELDS} are accepted")
+    total = 0
+    for name, value in fields:
+        size = len(name) + 2 + len(value)
+        if size > MAX_HEADER_FIELD_BYTES:
+            field = name.decode("latin-1")
+            raise Refusal(431, f"Request header field '{field}' exceeds {MAX_HEADER_FIELD_BYTES} bytes")
+        total += size
+    if total > MAX_HEADER_BYTES:
+        raise Refusal(431, f"Request headers exceed {MAX_HEADER_BYTES} bytes")
 
 
 def error_response(status: int, message: str, extra_headers: dict[str, str] | None = None) -> bytes:

@@ -4,7 +4,9 @@ The event loop reads each request whole before a thread takes it (loci/serving/f
 - headers must arrive within LOCI_HEADER_TIMEOUT_SECONDS and the body within
   LOCI_BODY_TIMEOUT_SECONDS (408 otherwise); a connection that sends nothing is closed;
 - a body over LOCI_MAX_REQUEST_BYTES is refused with 413 as soon as that is known, whether
-  the client declared its length or sent it chunked;
+  the client declared its length or sent it chunked; a request line over
+  LOCI_MAX_REQUEST_LINE_BYTES with 414, headers over the front's limits with 431 (gunicorn's
+  own, lower, limits are lifted: the front's are the ones that apply);
 - `GET /stream` subscribers run in a pool of their own (STREAM_MAX_SUBSCRIBERS threads; one
   more is answered 503 at once), so they never take a request thread, and `/health` has two
   threads of its own, so it answers even while every request thread waits on a stalled store;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import selectors
 import socket
@@ -33,6 +36,7 @@ from functools import partial
 from typing import Any
 
 from gunicorn.http import errors as http_errors
+from gunicorn.http.body import Body
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from loci.config import Settings
@@ -55,6 +59,8 @@ LINGER_SECONDS = 2.0
 """How long a refused connection is read and discarded before it is closed."""
 LINGER_MAX_BYTES = 1 << 20
 RECV_BYTES = 256 * 1024
+GUNICORN_MAX_FIELDS = 32768
+"""gunicorn's ceiling for limit_request_fields (the front allows MAX_HEADER_FIELDS)."""
 
 GUNICORN_ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (http_errors.InvalidResponseHeader, 500),  # a header the application sent: its fault, not the client's
@@ -75,6 +81,7 @@ class FrontLimits:
     header_seconds: float
     body_seconds: float
     max_body_bytes: int
+    max_line_bytes: int
     max_buffered_bytes: int
     stream_slots: int
 
@@ -84,6 +91,7 @@ class FrontLimits:
             header_seconds=settings.header_timeout_seconds,
             body_seconds=settings.body_timeout_seconds,
             max_body_bytes=settings.max_request_bytes,
+            max_line_bytes=settings.max_request_line_bytes,
             max_buffered_bytes=settings.max_buffered_bytes,
             stream_slots=settings.stream_max_subscribers,
         )
@@ -111,6 +119,7 @@ class LociWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = FrontLimits.from_settings(Settings.from_env(os.environ))
+        lift_gunicorn_limits(self.cfg)
         self.framing: set[LociConn] = set()
         self.lingering: set[LociConn] = set()
         self.buffered = 0
@@ -146,7 +155,7 @@ class LociWorker(ThreadWorker):
         """Read the connection's next request; it usually arrived with the connection or its readiness,
         so it is read at once, and the connection waits in the poller only when it is incomplete."""
         conn.sock.setblocking(False)
-        conn.framer = RequestFramer(self.limits.max_body_bytes)
+        conn.framer = RequestFramer(self.limits.max_body_bytes, self.limits.max_line_bytes)
         conn.deadline = time.monotonic() + self.limits.header_seconds
         self.framing.add(conn)
         early = conn.sock.take_buffered()  # a pipelined request read ahead with the previous one
@@ -302,6 +311,14 @@ class LociWorker(ThreadWorker):
                 return
         super().finish_request(conn, future)  # back to the poller, kept alive
 
+    def handle_request(self, req: Any, conn: LociConn) -> bool:
+        """Read the body through gunicorn's parser before the application runs. It is in memory already,
+        but that parser refuses some chunk extensions and trailers that h11 (the front) lets through: read
+        by the application, the refusal was a 500 from inside it; left unread, a second answer after its
+        own. Read here, it is a 400 in the envelope (`handle_error`) and the connection closes."""
+        req.body = Body(io.BytesIO(req.body.read()))
+        return bool(super().handle_request(req, conn))
+
     def _keepalive_after(self, conn: LociConn, keepalive: bool) -> bool:
         """Discard the unread body (it is in memory), so a keep-alive promise holds whatever its size."""
         if not keepalive:
@@ -338,6 +355,17 @@ class LociWorker(ThreadWorker):
             client.send(error_response(status, message))
         except OSError:
             self.log.debug("Failed to send error message.")
+
+
+def lift_gunicorn_limits(cfg: Any) -> None:
+    """gunicorn's parser reads each request after the front has checked it; its own limits (a 4094-byte
+    line at most 8190, 8190-byte fields, 100 fields) would refuse what the front accepts. Here, in the
+    worker rather than in a config file, so they are lifted whatever configuration gunicorn was started with.
+    0 is "unlimited" for the line; for the field size gunicorn 27 reads 0 as its default of 8190, so the
+    front's block limit is given instead; 32768 is the most fields gunicorn takes."""
+    cfg.set("limit_request_line", 0)
+    cfg.set("limit_request_field_size", MAX_HEADER_BYTES)
+    cfg.set("limit_request_fields", GUNICORN_MAX_FIELDS)
 
 
 def _client_message(status: int, exc: Exception) -> str:
