@@ -131,6 +131,15 @@ class Settings(BaseModel):
 
     # --- memory content
     memory_content_hard_limit: int = env("MEMORY_CONTENT_HARD_LIMIT", default=2000, ge=1)
+    memory_content_soft_limit: int = env("MEMORY_CONTENT_SOFT_LIMIT", default=500, ge=1)
+    """Longer content (up to the hard limit) is stored as a summary of at most this many characters, the
+    original kept in metadata (loci/enrichment/summarize.py)."""
+    memory_auto_summarize: bool = env("MEMORY_AUTO_SUMMARIZE", default=True)
+    """False: content over the soft limit is stored as it is (up to the hard limit)."""
+    memory_summary_target_length: int = env("MEMORY_SUMMARY_TARGET_LENGTH", default=300, ge=1)
+    """The length the LLM is asked to summarize to (its answer is cut to the soft limit whatever it says)."""
+    memory_summary_timeout_seconds: float = env("MEMORY_SUMMARY_TIMEOUT_SECONDS", default=5.0, gt=0, le=120)
+    """Deadline of one LLM summary request (in the enrichment worker); past it the first-sentences summary stays."""
     memory_batch_limit: int = env("MEMORY_BATCH_LIMIT", default=500, ge=1, le=10000)
     idempotency_window_seconds: int = env("IDEMPOTENCY_WINDOW_SECONDS", default=60, ge=0, le=7 * 86400)
 
@@ -288,8 +297,6 @@ UNSUPPORTED_AUTOMEM_VARIABLES = (
     "RECALL_ADAPTIVE_FLOOR",
     "RECALL_RELEVANCE_GATE",
     "RECALL_RECENCY_BIAS",
-    "MEMORY_AUTO_SUMMARIZE",
-    "MEMORY_CONTENT_SOFT_LIMIT",
     "CONSOLIDATION_TICK_SECONDS",
     "JIT_ENRICHMENT_ENABLED",
 )

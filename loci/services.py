@@ -29,6 +29,7 @@ from loci.diskspace import DiskGuard
 from loci.embedding import configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
+from loci.enrichment.summarize import LLMSummarizer, SoftLimit
 from loci.errors import ConfigError
 from loci.events import EventBus
 from loci.metrics import MeteredProvider, Metrics
@@ -138,6 +139,7 @@ class Services:
         access = AccessRecorder(graph.memories, disk=disk)
         background = ThreadPoolExecutor(max_workers=16, thread_name_prefix="loci-bg")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
+        classifier = LLMClassifier.from_settings(settings)
         consolidator = Consolidator(
             graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
         )
@@ -156,11 +158,12 @@ class Services:
                 enrichment_queue,
                 embedding_queue,
                 entity_extractor(settings.enrichment_spacy_model),
-                LLMClassifier.from_settings(settings),
+                classifier,
                 settings,
                 events,
                 activity,
                 disk=disk,
+                summarizer=LLMSummarizer.from_settings(settings, classifier),
             ),
             activity=activity,
             access=access,
@@ -171,7 +174,17 @@ class Services:
             requests=requests,
             settler=settler,
             metrics=metrics,
-            writer=Writer(graph.memories, graph.pipeline, vectors, requests, settler, intake, access, metrics),
+            writer=Writer(
+                graph.memories,
+                graph.pipeline,
+                vectors,
+                requests,
+                settler,
+                intake,
+                access,
+                metrics,
+                SoftLimit.from_settings(settings),
+            ),
             recall_sources=RecallSources(
                 graph.memories, graph.search, graph.relations, vectors, provider, access, background, settings
             ),

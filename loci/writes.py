@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from loci.enrichment.classify import classify
+from loci.enrichment.summarize import SoftLimit
 from loci.errors import LociError, NotFound
 from loci.metrics import Metrics
 from loci.model import Memory, Stage, StageStatus
@@ -36,8 +37,10 @@ TYPE_GIVEN_CONFIDENCE = 0.9
 """Confidence when the client names the type but not the confidence (AutoMem's rule)."""
 
 
-def build_memory(request: StoreMemory, now: str) -> Memory:
-    """A new Memory from a validated store request: id, defaults, type and timestamps."""
+def build_memory(request: StoreMemory, now: str, soft_limit: SoftLimit | None = None) -> Memory:
+    """A new Memory from a validated store request: id, defaults, type and timestamps; content over
+    the soft limit summarized, the original kept in metadata."""
+    content, metadata = (soft_limit or SoftLimit(0, enabled=False)).apply(request.content, request.metadata or {})
     if request.type:
         kind, confidence = request.type, TYPE_GIVEN_CONFIDENCE
     else:
@@ -46,7 +49,7 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
     updated_at = request.updated_at or timestamp
     return Memory(
         id=str(uuid.uuid4()),
-        content=request.content,
+        content=content,
         type=kind,
         confidence=request.confidence if request.confidence is not None else confidence,
         importance=request.importance if request.importance is not None else DEFAULT_IMPORTANCE,
@@ -56,7 +59,7 @@ def build_memory(request: StoreMemory, now: str) -> Memory:
         t_valid=request.t_valid or timestamp,
         t_invalid=request.t_invalid,
         tags=request.tags or [],
-        metadata=request.metadata or {},
+        metadata=metadata,
         type_source="client" if request.type else "regex",
         stored_at=now,
     )
@@ -67,6 +70,8 @@ class Stored:
     memory: Memory
     """The memory written, or for a duplicate the original one."""
     deduplicated: bool = False
+    original_length: int | None = None
+    """The request's content length when it was over the soft limit (the memory holds a summary)."""
 
 
 class Writer:
@@ -82,11 +87,14 @@ class Writer:
         intake: Intake,
         access: AccessRecorder,
         metrics: Metrics,
+        soft_limit: SoftLimit,
     ) -> None:
         """`keys` holds the de-duplication claims; `settler` takes writes whose outcome is unknown;
-        `intake` queues and announces what was written; `access` records reads."""
+        `intake` queues and announces what was written; `access` records reads; `soft_limit` is
+        MEMORY_CONTENT_SOFT_LIMIT (loci/enrichment/summarize.py)."""
         self.memories, self.pipeline, self.vectors, self.keys = memories, pipeline, vectors, keys
         self.settler, self.intake, self.access, self.metrics = settler, intake, access, metrics
+        self.soft_limit = soft_limit
 
     def store(self, request: StoreMemory) -> Stored:
         """Store one memory (see `store_many`)."""
@@ -100,7 +108,9 @@ class Writer:
         nothing: if the write fails, nothing of the batch remains.
         """
         start = utcnow()  # a microsecond apart, so stored_at keeps the order of the request
-        memories = [build_memory(r, iso(start + timedelta(microseconds=n))) for n, r in enumerate(requests)]
+        memories = [
+            build_memory(r, iso(start + timedelta(microseconds=n)), self.soft_limit) for n, r in enumerate(requests)
+        ]
         prints = [fingerprint(r.content, r.tags or [], r.type, r.timestamp) for r in requests]
         originals = self._originals(prints, memories)
         new = [m for m in memories if m.id not in originals]
@@ -127,9 +137,10 @@ class Writer:
                 "deduplicated": len(memories) - len(new),
             },
         )
+        lengths = [len(r.content) if self.soft_limit.exceeded_by(r.content) else None for r in requests]
         return [
-            Stored(originals[m.id], deduplicated=True) if m.id in originals else Stored(m)
-            for m in _written(new, memories)
+            Stored(originals[m.id], True, length) if m.id in originals else Stored(m, False, length)
+            for m, length in zip(_written(new, memories), lengths, strict=True)
         ]
 
     def _originals(self, prints: list[str], memories: list[Memory]) -> dict[str, Memory]:

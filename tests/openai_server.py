@@ -7,8 +7,9 @@ the client: little-endian float32). Vectors are hashed bags of words, so texts s
 words are similar, and they are deterministic.
 
 Faults are scripted: `fail_next(n, status, retry_after=None)` makes the next n requests
-fail; `fail_always` keeps failing; `latency` delays every answer. Every request is
-recorded in `requests`, and `max_in_flight` tells how many were answered at once.
+fail; `fail_always` keeps failing; `latency` delays every embeddings answer, `chat_latency`
+every chat answer. Every request is recorded in `requests`, and `max_in_flight` tells how
+many were answered at once.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class OpenAIStub:
     fail_always: Fault | None = None
     wrong_dimension: bool = False
     chat_reply: str = '{"type": "Insight", "confidence": 0.8}'
+    chat_latency: float = 0.0
+    """Seconds every chat answer is held back (a slow model)."""
     reject_text: str | None = None
     """Answer 400 to any embeddings request with an input containing this text."""
     malformed: bool = False
@@ -167,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         self.stub.record(body)
+        if self.stub.chat_latency:
+            time.sleep(self.stub.chat_latency)
         fault = self.stub.next_fault()
         if fault is not None:
             self._send(fault.status, {"error": {"message": f"scripted failure {fault.status}", "type": "server_error"}})

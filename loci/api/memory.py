@@ -49,8 +49,12 @@ def _store_one() -> tuple[dict[str, Any], int]:
         "timestamp": memory.timestamp,
         "updated_at": memory.updated_at,
         "last_accessed": memory.last_accessed,
+        "summarized": outcome.original_length is not None,
         "query_time_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+    if outcome.original_length is not None:  # stored as a summary; the original is in metadata
+        body["original_length"] = outcome.original_length
+        body["summarized_length"] = len(memory.content)
     return body, 200 if outcome.deduplicated else 201
 
 
@@ -73,6 +77,7 @@ def _store_batch() -> tuple[dict[str, Any], int]:
         "stored": stored,
         "memory_ids": [o.memory.id for o in outcomes],
         "deduplicated": [i for i, o in enumerate(outcomes) if o.deduplicated],
+        "summarized": [i for i, o in enumerate(outcomes) if o.original_length is not None],
         "qdrant": f"stored ({given}), queued ({len(requests) - given})" if given else "queued",
         "enrichment": "queued",
         "query_time_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -78,6 +78,12 @@ class Stored(Body):
     timestamp: str
     updated_at: str
     last_accessed: str
+    summarized: bool = Field(
+        description="The content was over MEMORY_CONTENT_SOFT_LIMIT and is stored as a summary; the original is "
+        "in `metadata.original_content`."
+    )
+    original_length: int | None = Field(None, description="When summarized: the length of the content sent.")
+    summarized_length: int | None = Field(None, description="When summarized: the length of the summary stored.")
     query_time_ms: float
 
 
@@ -88,6 +94,10 @@ class StoredBatch(Body):
     stored: int
     memory_ids: list[str] = Field(description="In input order; a repeat gets the id of the memory it repeats.")
     deduplicated: list[int] = Field(description="Indexes of the items that repeated a stored memory.")
+    summarized: list[int] = Field(
+        description="Indexes of the items stored as a summary (over MEMORY_CONTENT_SOFT_LIMIT); each keeps its "
+        "original in `metadata.original_content`."
+    )
     qdrant: str
     enrichment: str
     query_time_ms: float

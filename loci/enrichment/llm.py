@@ -62,6 +62,11 @@ class LLMClassifier:
         self._client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0)
         self.stats = ClassifierStats()
 
+    @property
+    def client(self) -> openai.OpenAI:
+        """The chat client; the summarizer shares it with a deadline of its own (loci/enrichment/summarize.py)."""
+        return self._client
+
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMClassifier | None:
         base_url = settings.classification_base_url or settings.openai_base_url

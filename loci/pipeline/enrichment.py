@@ -29,6 +29,7 @@ from loci.config import Settings
 from loci.diskspace import DiskGuard
 from loci.enrichment.entities import Entity, EntityExtractor
 from loci.enrichment.llm import LLMClassifier
+from loci.enrichment.summarize import LLMSummarizer
 from loci.enrichment.text import first_sentence, term_counts, top_terms
 from loci.events import EventBus
 from loci.model import Memory, Stage, StageStatus
@@ -58,6 +59,7 @@ class EnrichmentWorker(StageWorker):
         events: EventBus | None = None,
         activity: RequestActivity | None = None,
         disk: DiskGuard | None = None,
+        summarizer: LLMSummarizer | None = None,
     ) -> None:
         super().__init__(
             graph,
@@ -79,6 +81,8 @@ class EnrichmentWorker(StageWorker):
         self.temporal_limit = settings.enrichment_temporal_limit
         self.summaries = settings.enrichment_enable_summaries
         self.excluded_types = settings.recall_excluded_types
+        self.summarizer = summarizer
+        """Replaces first-sentences summaries of long memories with the LLM's (loci/enrichment/summarize.py)."""
 
     def process(self, items: Sequence[WorkItem]) -> None:
         started = time.perf_counter()
@@ -101,6 +105,9 @@ class EnrichmentWorker(StageWorker):
             )
 
     def _enrich(self, batch: list[Memory]) -> set[str]:
+        # long memories stored with a first-sentences summary get the LLM's; their new content is written below
+        refined = {m.id: r for m in batch if self.summarizer and (r := self.summarizer.refine(m))}
+        batch = [refined.get(m.id, m) for m in batch]
         entities = self._entities(batch)
         enriched = [self._enriched(memory, found) for memory, found in zip(batch, entities, strict=True)]
         links = self.graph.enrichment.link_preceding(
@@ -119,7 +126,8 @@ class EnrichmentWorker(StageWorker):
             stats = memory.metadata["enrichment"]
             stats["temporal_links"] = links.get(memory.id, 0)
             stats["pattern"] = pattern_of.get(memory.id)
-            rows.append((memory.id, memory.updated_at, memory.node_fields(fields)))
+            changed = ("content", "embedding_status") if memory.id in refined else ()
+            rows.append((memory.id, memory.updated_at, memory.node_fields(fields + changed)))
         written = self.graph.pipeline.apply_if_unchanged(rows)
         edited = self.graph.memories.existing_ids([m.id for m in enriched if m.id not in set(written)])
         self.queue.put_many(edited)  # edited while we worked: enrich what they now say
