@@ -15,11 +15,13 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     maintenance.py consolidation scans, links, clusters, forgetting, run history
     insights.py    start-up lessons, analytics
     backup.py      point-in-time snapshots read in pages (backup); nodes and edges written back (restore)
+    explore.py     the viewer's snapshot, neighbourhoods and counts
 """
 
 from loci.stores.graph.backup import BackupQueries, RawEdge, RawNode, Snapshot
 from loci.stores.graph.base import PAGE_SIZE, GraphConnection, QueryGroup, pages
 from loci.stores.graph.enrichment import EnrichmentQueries
+from loci.stores.graph.explore import ExploreQueries
 from loci.stores.graph.insights import InsightQueries
 from loci.stores.graph.maintenance import DecayRow, MaintenanceQueries
 from loci.stores.graph.memories import MemoryQueries
@@ -33,6 +35,7 @@ __all__ = [
     "BackupQueries",
     "DecayRow",
     "EnrichmentQueries",
+    "ExploreQueries",
     "GraphConnection",
     "GraphStore",
     "InsightQueries",
@@ -77,3 +80,4 @@ class GraphStore(GraphConnection):
         self.maintenance = MaintenanceQueries(self)
         self.insights = InsightQueries(self)
         self.backup = BackupQueries(self)
+        self.explore = ExploreQueries(self)
