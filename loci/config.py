@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -30,14 +31,6 @@ class EmbeddingProviderName(StrEnum):
 class LogFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
-
-
-class RecencyBias(StrEnum):
-    """Recall's relative-recency re-rank: off, on, or on when the query asks for what is latest."""
-
-    OFF = "off"
-    ON = "on"
-    AUTO = "auto"
 
 
 class AppendFsync(StrEnum):
@@ -158,9 +151,6 @@ class Settings(BaseModel):
     recall_vector_overfetch: int = env("RECALL_VECTOR_OVERFETCH", default=2, ge=1, le=50)
     recall_vector_fetch_cap: int = env("RECALL_VECTOR_FETCH_CAP", default=200, ge=1, le=5000)
     recall_min_score: float = env("RECALL_MIN_SCORE", default=0.0, ge=0, le=1)
-    recall_recency_bias: RecencyBias = env("RECALL_RECENCY_BIAS", default=RecencyBias.OFF)
-    recall_adaptive_floor: bool = env("RECALL_ADAPTIVE_FLOOR", default=False)
-    """Cut the results at a large score gap (AutoMem's default is on; see docs/recall.md for why Loci's is off)."""
     recall_excluded_types: tuple[str, ...] = env("RECALL_EXCLUDED_TYPES", default=("MetaPattern",))
     search_weight_vector: float = env("SEARCH_WEIGHT_VECTOR", default=0.35, ge=0)
     search_weight_keyword: float = env("SEARCH_WEIGHT_KEYWORD", default=0.35, ge=0)
@@ -171,7 +161,6 @@ class Settings(BaseModel):
     search_weight_recency: float = env("SEARCH_WEIGHT_RECENCY", default=0.1, ge=0)
     search_weight_confidence: float = env("SEARCH_WEIGHT_CONFIDENCE", default=0.05, ge=0)
     search_weight_context: float = env("SEARCH_WEIGHT_CONTEXT", default=0.3, ge=0)
-    search_weight_temporal: float = env("SEARCH_WEIGHT_TEMPORAL", default=0.1, ge=0)
     search_recency_window_days: float = env("SEARCH_RECENCY_WINDOW_DAYS", default=180.0, gt=0)
 
     # --- consolidation (an interval of 0 disables the task)
@@ -203,6 +192,12 @@ class Settings(BaseModel):
         "CONSOLIDATION_PROTECTED_TYPES", default=("Decision", "Insight")
     )
 
+    # --- graph viewer (/viewer/*)
+    enable_graph_viewer: bool = env("ENABLE_GRAPH_VIEWER", default=True)
+    """False: /viewer/* answers 404."""
+    graph_viewer_url: str | None = env("GRAPH_VIEWER_URL", default=None)
+    """Where /viewer/* sends browsers (AutoMem's standalone graph viewer), an http(s) URL; unset: 503."""
+
     # --- sync between graph and vectors
     sync_check_interval_seconds: float = env("SYNC_CHECK_INTERVAL_SECONDS", default=3600, ge=0)
     sync_auto_repair: bool = env("SYNC_AUTO_REPAIR", default=True)
@@ -212,6 +207,14 @@ class Settings(BaseModel):
     def _split_types(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("graph_viewer_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # browsers are sent there: a javascript: or data: URL would run in this origin's page
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("log_level", mode="before")

@@ -17,6 +17,7 @@ from loci.api import (
     consolidation,
     enrichment,
     errors,
+    graph,
     health,
     insights,
     memory,
@@ -25,6 +26,7 @@ from loci.api import (
     recall,
     storage,
     stream,
+    viewer,
 )
 from loci.api.inputs import check_query_string
 from loci.services import Services
@@ -38,7 +40,7 @@ def init_app(app: Flask, svc: Services) -> None:
     app.before_request(check_query_string)
     _track_activity(app, svc)
     blueprints = (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics)
-    for module in (*blueprints, backup, openapi):
+    for module in (*blueprints, graph, viewer, backup, openapi):
         app.register_blueprint(module.bp)
 
 

@@ -1,5 +1,5 @@
-"""Authentication: the API token guards every route but /health and the API docs (/openapi.json, /docs
-and their files); admin routes also need the admin token.
+"""Authentication: the API token guards every route but /health, the API docs (/openapi.json, /docs
+and their files) and /viewer/* (pages without data); admin routes also need the admin token.
 
 API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
 Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Both are compared in
@@ -24,7 +24,7 @@ from loci.errors import Forbidden, Unauthorized
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs"}
+OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs", "viewer.index", "viewer.page"}
 ADMIN_ONLY_ENDPOINTS = {"backup.backup"}
 """Routes that check the admin token themselves and need no API token (AutoMem's /backup)."""
 

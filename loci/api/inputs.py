@@ -97,10 +97,7 @@ def check_query_string() -> None:
     query_values(request.args)  # a scalar parameter given twice is a 400 on every route
 
 
-LIST_QUERY_PARAMS = frozenset(
-    {"tags", "exclude_tags", "queries", "ids", "relationship_types", "priority_ids", "context_tags", "context_types"}
-    | {"types"}  # /graph/snapshot
-)
+LIST_QUERY_PARAMS = frozenset({"tags", "exclude_tags", "queries", "ids", "relationship_types"})
 """Query parameters that take several values (repeated, or comma-separated); their values are merged."""
 
 

@@ -232,14 +232,11 @@ class RecallItem(Body):
     memory: Memory
     relations: list[dict[str, Any]]
     score_components: dict[str, float] = Field(
-        description="vector, keyword, tag, importance, confidence, recency, exact, relation, context, "
-        "temporal, priority, entity"
+        description="vector, keyword, tag, importance, confidence, recency, exact, relation, context"
     )
     related_to: str | None = None
     relation_type: str | None = None
     state_replaces: str | None = None
-    outside_tag_scope: bool | None = Field(None, description="Added by scope_fallback from outside the tags.")
-    expanded_from_entity: str | None = None
 
 
 class VectorSearch(Body):
@@ -247,17 +244,10 @@ class VectorSearch(Body):
     matched: int = Field(description="Results found by vector.")
 
 
-class Replacement(Body):
-    replaced: str
-    by: str
-
-
 class StateFilter(Body):
     current_only: bool
     suppressed_count: int
     replacement_count: int
-    suppressed: list[str] | None = Field(None, description="With state_debug: the ids dropped.")
-    replacements: list[Replacement] | None = Field(None, description="With state_debug.")
 
 
 class TimeWindow(Body):
@@ -272,29 +262,6 @@ class Expansion(Body):
     included_count: int
     relation_limit: int
     expansion_limit: int
-    respect_tags: bool
-    min_importance: float | None
-    min_strength: float | None
-
-
-class ScopeFallback(Body):
-    requested: bool
-    added: int = Field(description="Results added from outside the tag scope.")
-
-
-class ScoreFilter(Body):
-    min_score: float
-    adaptive_floor: bool
-    filtered_count: int = Field(description="Results the adaptive floor removed.")
-
-
-class ContextPriority(Body):
-    language: str | None
-    context: str | None
-    priority_tags: list[str]
-    priority_types: list[str]
-    priority_ids: list[str]
-    injected: bool = Field(description="A memory fitting the focus was put into results that had none.")
 
 
 class Recalled(Body):
@@ -319,10 +286,6 @@ class Recalled(Body):
     exclude_tags: list[str] | None = None
     time_window: TimeWindow | None = None
     expansion: Expansion | None = None
-    scope_fallback: ScopeFallback | None = None
-    recency_bias: Literal["on"] | None = None
-    score_filter: ScoreFilter | None = None
-    context_priority: ContextPriority | None = None
     degraded_reasons: list[str] | None = None
     warnings: list[str] | None = None
 
@@ -493,6 +456,132 @@ class Health(Body):
     errors: dict[str, str] | None = None
 
 
+class GraphNode(Body):
+    """A memory as the graph viewer draws it: colour by type, radius 0.5 + 1.5 x importance, opacity
+    0.4 + 0.6 x confidence."""
+
+    id: str
+    content: str
+    type: str
+    importance: float
+    confidence: float
+    tags: list[str]
+    color: str
+    radius: float
+    opacity: float
+    timestamp: str | None = Field(None, description="In a snapshot.")
+    updated_at: str | None = Field(None, description="In a snapshot.")
+    metadata: dict[str, Any] | None = Field(None, description="In a snapshot.")
+
+
+class GraphEdge(Body):
+    id: str = Field(description="`<source>-<TYPE>-<target>`.")
+    source: str
+    target: str
+    type: str
+    strength: float = Field(description="Its strength, score or confidence; 0.5 when it has none.")
+    color: str
+    properties: dict[str, Any]
+
+
+class GraphMeta(Body):
+    type_colors: dict[str, str]
+    relation_colors: dict[str, str]
+    query_time_ms: float
+    archive_threshold: float
+
+
+class SnapshotStats(Body):
+    total_nodes: int = Field(description="Memories in the graph.")
+    total_edges: int = Field(description="Edges between memories in the graph.")
+    returned_nodes: int
+    returned_edges: int
+    matching_nodes: int = Field(description="Memories passing the filters.")
+    sampled: bool = Field(description="The limit left some of the matching memories out.")
+    sample_ratio: float = Field(description="returned_nodes / matching_nodes.")
+    sampling: Literal["importance"] = Field(description="Which are kept: the most important, then newest.")
+
+
+class GraphSnapshot(Body):
+    """GET /graph/snapshot."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge] = Field(description="Only edges whose both ends are among `nodes`.")
+    stats: SnapshotStats
+    meta: GraphMeta
+
+
+class GraphCenter(Memory):
+    color: str
+    radius: float
+    opacity: float
+
+
+class GraphNeighbor(GraphNode):
+    hops: int = Field(description="Edges between it and the centre.")
+
+
+class SemanticNeighbor(GraphNode):
+    similarity: float = Field(description="Cosine similarity of its vector to the centre's.")
+
+
+class NeighborsMeta(Body):
+    depth: int
+    semantic: Literal["ok", "off", "not_embedded", "unavailable"]
+    query_time_ms: float
+
+
+class GraphNeighbors(Body):
+    """GET /graph/neighbors/<id>."""
+
+    center: GraphCenter
+    graph_neighbors: list[GraphNeighbor]
+    semantic_neighbors: list[SemanticNeighbor]
+    edges: list[GraphEdge]
+    meta: NeighborsMeta
+
+
+class GraphTotals(Body):
+    nodes: int
+    edges: int
+
+
+class ImportanceBands(Body):
+    high: int = Field(description="Importance 0.8 and above.")
+    medium: int
+    low: int = Field(description="Below 0.5.")
+
+
+class DayCount(Body):
+    date: str
+    count: int
+
+
+class GraphStats(Body):
+    """GET /graph/stats."""
+
+    totals: GraphTotals
+    by_type: dict[str, int]
+    by_relationship: dict[str, int]
+    importance_distribution: ImportanceBands
+    recent_activity: list[DayCount] = Field(description="Memories per day over the last 7 days, newest first.")
+    meta: GraphMeta
+
+
+class GraphTypes(Body):
+    """GET /graph/types."""
+
+    types: list[str]
+    colors: dict[str, str]
+
+
+class GraphRelations(Body):
+    """GET /graph/relations."""
+
+    relations: list[str]
+    colors: dict[str, str]
+
+
 RESPONSE_MODELS: tuple[type[Body], ...] = (
     ErrorEnvelope,
     Stored,
@@ -518,5 +607,10 @@ RESPONSE_MODELS: tuple[type[Body], ...] = (
     ConsolidationStatus,
     StreamStatus,
     Health,
+    GraphSnapshot,
+    GraphNeighbors,
+    GraphStats,
+    GraphTypes,
+    GraphRelations,
 )
 """Every top-level response body, in the order the document lists them."""
