@@ -33,6 +33,14 @@ class LogFormat(StrEnum):
     TEXT = "text"
 
 
+class RecencyBias(StrEnum):
+    """Recall's relative-recency re-rank: off, on, or on when the query asks for what is latest."""
+
+    OFF = "off"
+    ON = "on"
+    AUTO = "auto"
+
+
 class AppendFsync(StrEnum):
     """When the embedded FalkorDB fsyncs its append-only file (its `--appendfsync`)."""
 
@@ -151,6 +159,9 @@ class Settings(BaseModel):
     recall_vector_overfetch: int = env("RECALL_VECTOR_OVERFETCH", default=2, ge=1, le=50)
     recall_vector_fetch_cap: int = env("RECALL_VECTOR_FETCH_CAP", default=200, ge=1, le=5000)
     recall_min_score: float = env("RECALL_MIN_SCORE", default=0.0, ge=0, le=1)
+    recall_recency_bias: RecencyBias = env("RECALL_RECENCY_BIAS", default=RecencyBias.OFF)
+    recall_adaptive_floor: bool = env("RECALL_ADAPTIVE_FLOOR", default=False)
+    """Cut the results at a large score gap (AutoMem's default is on; see docs/recall.md for why Loci's is off)."""
     recall_excluded_types: tuple[str, ...] = env("RECALL_EXCLUDED_TYPES", default=("MetaPattern",))
     search_weight_vector: float = env("SEARCH_WEIGHT_VECTOR", default=0.35, ge=0)
     search_weight_keyword: float = env("SEARCH_WEIGHT_KEYWORD", default=0.35, ge=0)
@@ -161,6 +172,7 @@ class Settings(BaseModel):
     search_weight_recency: float = env("SEARCH_WEIGHT_RECENCY", default=0.1, ge=0)
     search_weight_confidence: float = env("SEARCH_WEIGHT_CONFIDENCE", default=0.05, ge=0)
     search_weight_context: float = env("SEARCH_WEIGHT_CONTEXT", default=0.3, ge=0)
+    search_weight_temporal: float = env("SEARCH_WEIGHT_TEMPORAL", default=0.1, ge=0)
     search_recency_window_days: float = env("SEARCH_RECENCY_WINDOW_DAYS", default=180.0, gt=0)
 
     # --- consolidation (an interval of 0 disables the task)

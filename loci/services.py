@@ -41,7 +41,7 @@ from loci.pipeline.intake import Intake
 from loci.pipeline.queue import WorkQueue
 from loci.pipeline.sync import SyncJob
 from loci.probe import StoreProbe
-from loci.recall.engine import RecallSources
+from loci.recall.sources import RecallSources
 from loci.scheduler import Scheduler
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore

@@ -12,6 +12,7 @@ deadline, and a fake monotonic clock for the work queues.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from loci.model import Memory
 from loci.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,3 +96,21 @@ def settle(svc: Services, clock: FakeClock | None = None, rounds: int = 10) -> N
         assert clock is not None, f"work left waiting for a retry: {stats}"
         clock.advance(PAST_ANY_RETRY)
     raise AssertionError(f"the workers did not settle in {rounds} rounds")
+
+
+def make_memory(content: str, **fields: Any) -> Memory:
+    """A Memory built in the test (not stored), with the defaults a store would give; `fields` override."""
+    stamp = fields.pop("timestamp", "2026-01-10T12:00:00+00:00")
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "content": content,
+        "type": "Context",
+        "confidence": 0.6,
+        "importance": 0.5,
+        "timestamp": stamp,
+        "updated_at": stamp,
+        "last_accessed": stamp,
+        "t_valid": stamp,
+    }
+    values.update(fields)
+    return Memory(**values)

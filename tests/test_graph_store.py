@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Any
 
 import pytest
 
 from loci.model import Memory, RelationType, StageStatus, content_hash, epoch
 from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.stores.graph import GraphStore
-
-
-def make_memory(content: str, **fields: Any) -> Memory:
-    stamp = fields.pop("timestamp", "2026-01-10T12:00:00+00:00")
-    values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "content": content,
-        "type": "Context",
-        "confidence": 0.6,
-        "importance": 0.5,
-        "timestamp": stamp,
-        "updated_at": stamp,
-        "last_accessed": stamp,
-        "t_valid": stamp,
-    }
-    values.update(fields)
-    return Memory(**values)
+from tests.helpers import make_memory
 
 
 def test_schema_is_idempotent(graph: GraphStore) -> None:

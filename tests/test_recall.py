@@ -71,7 +71,8 @@ def test_scores_are_explained(client: FlaskClient, facts: dict[str, str]) -> Non
     assert top["id"] == facts["db"]
     parts = top["score_components"]
     assert set(parts) == {
-        "vector", "keyword", "tag", "importance", "confidence", "recency", "exact", "relation", "context"
+        "vector", "keyword", "tag", "importance", "confidence", "recency", "exact", "relation", "context",
+        "temporal", "priority", "entity",
     }  # fmt: skip
     assert parts["keyword"] == 1.0  # both words appear in the content
     weights = Weights()

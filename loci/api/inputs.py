@@ -97,7 +97,10 @@ def check_query_string() -> None:
     query_values(request.args)  # a scalar parameter given twice is a 400 on every route
 
 
-LIST_QUERY_PARAMS = frozenset({"tags", "exclude_tags", "queries", "ids", "relationship_types"})
+LIST_QUERY_PARAMS = frozenset(
+    {"tags", "exclude_tags", "queries", "ids", "relationship_types", "priority_ids", "context_tags", "context_types"}
+    | {"types"}  # /graph/snapshot
+)
 """Query parameters that take several values (repeated, or comma-separated); their values are merged."""
 
 

@@ -9,9 +9,9 @@ from flask import Blueprint, jsonify, request
 
 from loci.api.inputs import query_values, services
 from loci.recall.candidates import Candidate
-from loci.recall.engine import RecallResult
-from loci.recall.engine import recall as recall_memories
 from loci.recall.params import RecallParams
+from loci.recall.result import RecallResult
+from loci.recall.run import recall as recall_memories
 from loci.timeutil import utcnow
 
 bp = Blueprint("recall", __name__)
@@ -46,11 +46,7 @@ def response_body(result: RecallResult) -> dict[str, Any]:
         "tag_match": where.tag_match.value,
         "keywords": result.words,
         "degraded": bool(result.degraded),
-        "state_filter": {
-            "current_only": params.current_state,
-            "suppressed_count": result.suppressed,
-            "replacement_count": result.replaced,
-        },
+        "state_filter": _state_filter(result),
     }
     if params.queries:
         body["queries"] = params.queries
@@ -68,12 +64,39 @@ def response_body(result: RecallResult) -> dict[str, Any]:
             "included_count": result.included,
             "relation_limit": result.relation_limit,
             "expansion_limit": result.expansion_limit,
+            "respect_tags": bool(params.expand_respect_tags),
+            "min_importance": params.expand_min_importance,
+            "min_strength": params.expand_min_strength,
         }
+    if params.scope_fallback:
+        body["scope_fallback"] = {"requested": True, "added": result.outside_scope}
+    if result.recency_bias:
+        body["recency_bias"] = "on"
+    if result.min_score > 0 or result.floor_cut or params.adaptive_floor:
+        body["score_filter"] = {
+            "min_score": result.min_score,
+            "adaptive_floor": bool(params.adaptive_floor) or result.floor_cut > 0,
+            "filtered_count": result.floor_cut,
+        }
+    if result.focus.profiled or result.focus.ids:
+        body["context_priority"] = {**result.focus.describe(result.injected), "priority_ids": sorted(result.focus.ids)}
     if result.degraded:
         body["degraded_reasons"] = result.degraded
     if result.warnings:
         body["warnings"] = result.warnings
     return body
+
+
+def _state_filter(result: RecallResult) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "current_only": result.params.current_state,
+        "suppressed_count": len(result.suppressed),
+        "replacement_count": len(result.replacements),
+    }
+    if result.params.state_debug:
+        state["suppressed"] = result.suppressed
+        state["replacements"] = [{"replaced": old, "by": new} for old, new in result.replacements]
+    return state
 
 
 def _item(candidate: Candidate, relations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,7 +112,9 @@ def _item(candidate: Candidate, relations: list[dict[str, Any]]) -> dict[str, An
         "relations": relations,
         "score_components": candidate.components.as_dict(),
     }
-    for name in ("related_to", "relation_type", "state_replaces"):
+    if candidate.outside_tag_scope:
+        item["outside_tag_scope"] = True
+    for name in ("related_to", "relation_type", "state_replaces", "expanded_from_entity"):
         value = getattr(candidate, name)
         if value is not None:
             item[name] = value

@@ -232,11 +232,14 @@ class RecallItem(Body):
     memory: Memory
     relations: list[dict[str, Any]]
     score_components: dict[str, float] = Field(
-        description="vector, keyword, tag, importance, confidence, recency, exact, relation, context"
+        description="vector, keyword, tag, importance, confidence, recency, exact, relation, context, "
+        "temporal, priority, entity"
     )
     related_to: str | None = None
     relation_type: str | None = None
     state_replaces: str | None = None
+    outside_tag_scope: bool | None = Field(None, description="Added by scope_fallback from outside the tags.")
+    expanded_from_entity: str | None = None
 
 
 class VectorSearch(Body):
@@ -244,10 +247,17 @@ class VectorSearch(Body):
     matched: int = Field(description="Results found by vector.")
 
 
+class Replacement(Body):
+    replaced: str
+    by: str
+
+
 class StateFilter(Body):
     current_only: bool
     suppressed_count: int
     replacement_count: int
+    suppressed: list[str] | None = Field(None, description="With state_debug: the ids dropped.")
+    replacements: list[Replacement] | None = Field(None, description="With state_debug.")
 
 
 class TimeWindow(Body):
@@ -262,6 +272,29 @@ class Expansion(Body):
     included_count: int
     relation_limit: int
     expansion_limit: int
+    respect_tags: bool
+    min_importance: float | None
+    min_strength: float | None
+
+
+class ScopeFallback(Body):
+    requested: bool
+    added: int = Field(description="Results added from outside the tag scope.")
+
+
+class ScoreFilter(Body):
+    min_score: float
+    adaptive_floor: bool
+    filtered_count: int = Field(description="Results the adaptive floor removed.")
+
+
+class ContextPriority(Body):
+    language: str | None
+    context: str | None
+    priority_tags: list[str]
+    priority_types: list[str]
+    priority_ids: list[str]
+    injected: bool = Field(description="A memory fitting the focus was put into results that had none.")
 
 
 class Recalled(Body):
@@ -286,6 +319,10 @@ class Recalled(Body):
     exclude_tags: list[str] | None = None
     time_window: TimeWindow | None = None
     expansion: Expansion | None = None
+    scope_fallback: ScopeFallback | None = None
+    recency_bias: Literal["on"] | None = None
+    score_filter: ScoreFilter | None = None
+    context_priority: ContextPriority | None = None
     degraded_reasons: list[str] | None = None
     warnings: list[str] | None = None
 

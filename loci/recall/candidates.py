@@ -12,7 +12,7 @@ from loci.recall.scoring import Components
 class Candidate:
     memory: Memory
     match_type: str
-    """vector | keyword | trending | relation | state_replacement"""
+    """vector | keyword | trending | relation | state_replacement | priority_id | context | entity_expansion"""
     source: str
     """qdrant (found by vector) | graph"""
     cosine: float | None = None
@@ -21,6 +21,9 @@ class Candidate:
     related_to: str | None = None
     relation_type: str | None = None
     state_replaces: str | None = None
+    outside_tag_scope: bool = False
+    """Added by `scope_fallback` from outside the tags asked for."""
+    expanded_from_entity: str | None = None
 
     @property
     def id(self) -> str:

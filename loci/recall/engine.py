@@ -11,6 +11,12 @@
    (PRECEDED_BY) that are candidates too; then sorting and the `limit`.
 5. With `expand_relations`, memories one edge away from the results are scored too and
    compete for the same `limit` (so `count` never exceeds `limit`).
+6. The options that follow (AutoMem's; docs/recall.md): `priority_ids` are read by id and
+   kept first; a request's focus (loci/recall/focus.py) adds bonuses and, when no result
+   fits it, brings one that does; `recency_bias` and `adaptive_floor` re-rank and cut
+   (loci/recall/reranking.py); `scope_fallback` fills results the tags left short.
+
+Several queries at once (`queries`, `auto_decompose`) are merged in loci/recall/run.py.
 
 When the vector store or the embedding provider fails, recall still answers from the
 graph and says so (`degraded: true`).
@@ -19,19 +25,20 @@ graph and says so (`degraded: true`).
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from loci.config import Settings
-from loci.embedding.base import EmbeddingProvider
+from loci.config import RecencyBias
 from loci.errors import EmbeddingError, LociError, StoreUnavailable
 from loci.model import AUTHORABLE_RELATIONS, Memory, epoch
-from loci.pipeline.access import AccessRecorder
 from loci.recall import expansion
 from loci.recall.candidates import Candidate
+from loci.recall.focus import Focus
 from loci.recall.keywords import keywords, tokens
 from loci.recall.params import RecallParams, SortMode
+from loci.recall.reranking import adaptive_floor, apply_recency_bias, asks_for_latest
+from loci.recall.result import RecallResult
 from loci.recall.scoring import (
     Weights,
     WordSet,
@@ -42,10 +49,9 @@ from loci.recall.scoring import (
     tag_score,
     vector_score,
 )
+from loci.recall.sources import RecallSources
 from loci.recall.timewindow import parse_time_query
-from loci.stores.filters import MemoryFilter
-from loci.stores.graph import MemoryQueries, RelationQueries, SearchQueries
-from loci.stores.vectors import VectorStore
+from loci.stores.filters import MemoryFilter, TagMatch, TagMode
 from loci.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -62,54 +68,12 @@ MAX_WORD_MATCHES = 500
 
 
 @dataclass(frozen=True)
-class RecallSources:
-    """What recall reads from, and where it runs its side reads."""
-
-    memories: MemoryQueries
-    search: SearchQueries
-    """Full-text matches, filtered listings, predecessors in time."""
-    relations: RelationQueries
-    vectors: VectorStore
-    provider: EmbeddingProvider
-    """Embeds the query."""
-    access: AccessRecorder
-    """Records which memories were recalled (`last_accessed`), off the request."""
-    background: Executor
-    """Runs the full-text side, predecessors and relations while the request's own work goes on."""
-    settings: Settings
-
-
-@dataclass(frozen=True)
 class KeywordSide:
     """What the full-text side of a recall found: match scores, word weights (idf), the matches read."""
 
     hits: dict[str, float]
     word_weights: dict[str, float]
     memories: dict[str, Memory]
-
-
-@dataclass
-class RecallResult:
-    params: RecallParams
-    candidates: list[Candidate]
-    words: list[str]
-    where: MemoryFilter
-    sort: SortMode
-    vector_enabled: bool
-    vector_matched: int
-    degraded: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    suppressed: int = 0
-    replaced: int = 0
-    seeds: int = 0
-    relation_limit: int = 0
-    expansion_limit: int = 0
-    expanded: int = 0
-    """Memories reached over edges and scored."""
-    included: int = 0
-    """Of those, how many made it into the results."""
-    dedup_removed: int = 0
-    relations: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
 
 class Recall:
@@ -126,6 +90,22 @@ class Recall:
         self.word_weights: dict[str, float] = {}
         self.relation_limit = params.relation_limit or sources.settings.recall_relation_limit
         self.expansion_limit = params.expansion_limit or sources.settings.recall_expansion_limit
+        self.focus = Focus.of(
+            priority_ids=params.priority_ids,
+            context_tags=params.context_tags,
+            context_types=params.context_types,
+            language=params.language,
+            active_path=params.active_path,
+            context=params.context,
+        )
+        # metadata is read for ranking only when the focus looks into it
+        self.fields = CANDIDATE_FIELDS + (("metadata",) if self.focus.keywords else ())
+        bias = params.recency_bias or sources.settings.recall_recency_bias
+        self.recency_bias = bias is RecencyBias.ON or (bias is RecencyBias.AUTO and asks_for_latest(params.query))
+        floor = params.adaptive_floor
+        self.adaptive_floor = sources.settings.recall_adaptive_floor if floor is None else floor
+        if params.ignored:
+            self.warnings.append(f"unknown parameters ignored: {', '.join(params.ignored)}")
 
     def _filter(self) -> MemoryFilter:
         params, start, end = self.params, self.params.start, self.params.end
@@ -165,11 +145,13 @@ class Recall:
         keyword = self.sources.background.submit(self._keyword_candidates) if self.words else None
         self.vector = vector = self._query_vector()
         found = self._gather(vector, keyword)
-        kept, suppressed, replaced = (
-            expansion.current_state(self.sources.relations, found, self.where, self.now)
-            if (self.params.current_state)
-            else (found, 0, 0)
+        found += self._pinned(found)
+        state = (
+            expansion.current_state(self.sources.relations, found, self.where, self.now, keep=self.focus.ids)
+            if self.params.current_state
+            else expansion.StateFilter(kept=found)
         )
+        kept = state.kept
         neighbours = self._predecessors(kept)  # read while the candidates are scored
         for candidate in kept:
             self._score(candidate)
@@ -181,6 +163,9 @@ class Recall:
             expanded = len(extra)
             ranked, more_removed = self.select(ranked + extra)
             dedup_removed += more_removed
+        ranked, floor_cut = self.floor(ranked)
+        injected = self._inject(ranked)
+        outside = self._scope_fallback(ranked)
         relations = self.sources.background.submit(self._relations, ranked)  # read alongside the results
         self._complete(ranked)
         self.sources.access.record(c.id for c in ranked)
@@ -194,8 +179,8 @@ class Recall:
             vector_matched=sum(1 for c in ranked if c.source == "qdrant"),
             degraded=self.degraded,
             warnings=self.warnings,
-            suppressed=suppressed,
-            replaced=replaced,
+            suppressed=state.suppressed,
+            replacements=state.replacements,
             seeds=seeds,
             relation_limit=self.relation_limit,
             expansion_limit=self.expansion_limit,
@@ -203,6 +188,12 @@ class Recall:
             included=sum(1 for c in ranked if c.match_type == "relation"),
             dedup_removed=dedup_removed,
             relations=relations.result(),
+            focus=self.focus,
+            injected=injected,
+            recency_bias=self.recency_bias,
+            floor_cut=floor_cut,
+            min_score=self.min_score,
+            outside_scope=outside,
         )
 
     def _complete(self, ranked: list[Candidate]) -> None:
@@ -237,7 +228,7 @@ class Recall:
             for memory_id in ids:
                 found[memory_id] = found.get(memory_id, 0.0) + weights[word]
         hits = dict(sorted(found.items(), key=lambda item: -item[1])[: self.fetch_size()])
-        return KeywordSide(hits, weights, self.sources.memories.get_many(list(hits), fields=CANDIDATE_FIELDS))
+        return KeywordSide(hits, weights, self.sources.memories.get_many(list(hits), fields=self.fields))
 
     def _gather(self, vector: list[float] | None, keyword: Future[KeywordSide] | None) -> list[Candidate]:
         """Vector and full-text hits, read from the graph; or a plain listing with no query."""
@@ -261,9 +252,7 @@ class Recall:
         side = self._keyword_side(keyword)
         self.word_weights = side.word_weights
         memories = dict(side.memories)
-        memories.update(
-            self.sources.memories.get_many([i for i in cosines if i not in memories], fields=CANDIDATE_FIELDS)
-        )
+        memories.update(self.sources.memories.get_many([i for i in cosines if i not in memories], fields=self.fields))
         candidates = [
             Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id])
             if memory_id in cosines
@@ -300,6 +289,7 @@ class Recall:
         parts.importance = memory.importance
         parts.confidence = memory.confidence
         parts.recency = recency_score(memory.timestamp, self.now, self.sources.settings.search_recency_window_days)
+        parts.priority = self.focus.bonus(memory)
         candidate.score = parts.total(self.weights)
 
     def _predecessors(self, candidates: list[Candidate]) -> Future[dict[str, str]] | None:
@@ -340,11 +330,23 @@ class Recall:
             candidate.cosine = found.get(candidate.id)
 
     def _expand(self, seeds: list[Candidate]) -> list[Candidate]:
-        extra = expansion.neighbors(
-            self.sources.relations, seeds, AUTHORABLE_RELATIONS, self.relation_limit, self.expansion_limit, self.where
+        params = self.params
+        limits = expansion.ExpansionLimits(
+            respect_tags=params.expand_respect_tags or False,
+            min_importance=params.expand_min_importance or 0.0,
+            min_strength=params.expand_min_strength or 0.0,
         )
-        if self.params.current_state:
-            extra, _, _ = expansion.current_state(self.sources.relations, extra, self.where, self.now)
+        extra = expansion.neighbors(
+            self.sources.relations,
+            seeds,
+            AUTHORABLE_RELATIONS,
+            self.relation_limit,
+            self.expansion_limit,
+            self.where,
+            limits,
+        )
+        if params.current_state:
+            extra = expansion.current_state(self.sources.relations, extra, self.where, self.now).kept
             extra = [c for c in extra if c.match_type == "relation"]
         self._fill_cosines(extra)
         for candidate in extra:
@@ -354,14 +356,95 @@ class Recall:
             candidate.score = candidate.components.total(self.weights)
         return extra
 
+    @property
+    def min_score(self) -> float:
+        given = self.params.min_score
+        return given if given is not None else self.sources.settings.recall_min_score
+
     def select(self, candidates: list[Candidate]) -> tuple[list[Candidate], int]:
-        """Rank, drop repeats and low scores, then cut to the limit; returns (results, repeats dropped)."""
-        ranked, removed = _dedupe(self._rank(candidates))
-        settings = self.sources.settings
-        min_score = self.params.min_score if self.params.min_score is not None else settings.recall_min_score
-        if min_score > 0:
-            ranked = [c for c in ranked if c.score >= min_score]
-        return ranked[: self.params.limit], removed
+        """Rank, drop repeats and low scores, then cut to the limit; returns (results, repeats dropped).
+
+        Priority ids come first and stay, whatever their score and however many there are.
+        """
+        if self.recency_bias and self.sort is SortMode.SCORE:
+            apply_recency_bias(candidates, self.weights)
+        ranked = self._rank(candidates)
+        pinned = [c for c in ranked if c.id in self.focus.ids]
+        ranked, removed = _dedupe(pinned + [c for c in ranked if c.id not in self.focus.ids])
+        rest = [c for c in ranked[len(pinned) :] if c.score >= self.min_score or self.min_score <= 0]
+        return ranked[: len(pinned)] + rest[: max(0, self.params.limit - len(pinned))], removed
+
+    def floor(self, ranked: list[Candidate]) -> tuple[list[Candidate], int]:
+        """The adaptive floor, when asked for and the results are sorted by score."""
+        if not self.adaptive_floor or self.sort is not SortMode.SCORE:
+            return ranked, 0
+        return adaptive_floor(ranked, keep=self.focus.ids)
+
+    # --- what recall's options add
+    def _pinned(self, found: list[Candidate]) -> list[Candidate]:
+        """The priority ids not found otherwise, read by id: they are in the results whatever the filter."""
+        have = {c.id for c in found}
+        missing = [memory_id for memory_id in self.params.priority_ids if memory_id not in have]
+        if not missing:
+            return []
+        read = self.sources.memories.get_many(missing, fields=self.fields)
+        pinned = [Candidate(memory, "priority_id", "graph") for memory_id in missing if (memory := read.get(memory_id))]
+        self._fill_cosines(pinned)
+        return pinned
+
+    def _inject(self, ranked: list[Candidate]) -> bool:
+        """When the request has a focus and no result fits it, the best memory that does takes the last place."""
+        focus = self.focus
+        if not focus.tags or not ranked or any(focus.fits(c.memory) for c in ranked):
+            return False
+        where = replace(self.where, tags=focus.tags, tag_mode=TagMode.ANY, tag_match=TagMatch.PREFIX)
+        present = {c.id for c in ranked}
+        try:
+            options = [m for m in self.sources.search.list_memories(where, "importance", 5) if m.id not in present]
+        except LociError as exc:
+            self.degraded.append(f"graph: {exc.message}")
+            return False
+        if not options:
+            return False
+        candidate = Candidate(options[0], "context", "graph")
+        self._fill_cosines([candidate])
+        self._score(candidate)
+        if len(ranked) >= self.params.limit and ranked[-1].id not in focus.ids:
+            ranked.pop()
+        ranked.append(candidate)
+        return True
+
+    def _scope_fallback(self, ranked: list[Candidate]) -> int:
+        """With `scope_fallback`, fill results the tag scope left short from a search without it."""
+        params = self.params
+        short = params.limit - len(ranked)
+        if not params.scope_fallback or short <= 0 or not self.where.tags or self.vector is None:
+            return 0
+        unscoped = replace(self.where, tags=())
+        try:
+            hits = self.sources.vectors.search(
+                self.vector, min(2 * params.limit, self.sources.settings.recall_max_limit), unscoped
+            )
+        except LociError as exc:
+            self.degraded.append(f"vector store: {exc.message}")
+            return 0
+        present = {c.id for c in ranked}
+        cosines = {hit.id: hit.score for hit in hits if hit.id not in present}
+        read = self.sources.memories.get_many(list(cosines), fields=self.fields)
+        stamp = iso(self.now)
+        fills = [
+            Candidate(memory, "vector", "qdrant", cosine=cosines[memory_id], outside_tag_scope=True)
+            for memory_id in cosines
+            if (memory := read.get(memory_id)) is not None
+            and unscoped.matches(memory)
+            and not self.where.matches(memory)
+            and (not params.current_state or expansion.is_current(memory, stamp))
+        ]
+        for candidate in fills:
+            self._score(candidate)
+        fills = [c for c in self._rank(fills) if c.score >= self.min_score or self.min_score <= 0][:short]
+        ranked.extend(fills)
+        return len(fills)
 
     def _rank(self, candidates: list[Candidate]) -> list[Candidate]:
         sort = self.sort
@@ -397,41 +480,3 @@ def _dedupe(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
         seen.add(fingerprint)
         kept.append(candidate)
     return kept, len(candidates) - len(kept)
-
-
-def recall(sources: RecallSources, params: RecallParams, now: datetime) -> RecallResult:
-    """Run a recall; with `queries`, run one per query and merge them, best score per memory."""
-    if not params.queries:
-        return Recall(sources, params, now).run()
-    parts = [
-        Recall(sources, params.model_copy(update={"query": query, "queries": []}), now).run()
-        for query in params.queries
-    ]
-    best: dict[str, Candidate] = {}
-    for part in parts:
-        for candidate in part.candidates:
-            if candidate.id not in best or candidate.score > best[candidate.id].score:
-                best[candidate.id] = candidate
-    merger = Recall(sources, params, now)
-    ranked, removed = merger.select(list(best.values()))
-    first = parts[0]
-    return RecallResult(
-        params=params,
-        candidates=ranked,
-        words=list(dict.fromkeys(word for part in parts for word in part.words)),
-        where=first.where,
-        sort=first.sort,
-        vector_enabled=any(part.vector_enabled for part in parts),
-        vector_matched=sum(1 for c in ranked if c.source == "qdrant"),
-        degraded=list(dict.fromkeys(reason for part in parts for reason in part.degraded)),
-        warnings=list(dict.fromkeys(warning for part in parts for warning in part.warnings)),
-        suppressed=sum(part.suppressed for part in parts),
-        replaced=sum(part.replaced for part in parts),
-        seeds=sum(part.seeds for part in parts),
-        relation_limit=first.relation_limit,
-        expansion_limit=first.expansion_limit,
-        expanded=sum(part.expanded for part in parts),
-        included=sum(1 for c in ranked if c.match_type == "relation"),
-        dedup_removed=removed + sum(part.dedup_removed for part in parts),
-        relations={c.id: rel for part in parts for c in part.candidates if (rel := part.relations.get(c.id))},
-    )

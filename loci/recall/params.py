@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
+from loci.config import RecencyBias
 from loci.errors import InvalidRequest
-from loci.model import tag_keys_from_query
-from loci.schemas import Embedding, Timestamp, parse
+from loci.model import MEMORY_TYPES, normalize_type, tag_keys_from_query
+from loci.schemas import Embedding, MemoryIds, Timestamp, parse
 from loci.stores.filters import TagMatch, TagMode
 
 
@@ -35,6 +46,21 @@ class StateMode(StrEnum):
 
 
 MAX_QUERIES = 10
+MAX_PRIORITY_IDS = 100
+NOT_RECALL_PARAMS = frozenset({"api_key", "admin_token"})
+"""Query parameters the API reads before recall (credentials)."""
+
+
+def _types(value: Any) -> list[str]:
+    """Memory types, repeated or comma-separated, each named as Loci knows it (an unknown one is a 400)."""
+    names = [part.strip() for item in (value if isinstance(value, list) else [value]) for part in str(item).split(",")]
+    types = []
+    for name in filter(None, names):
+        kind = normalize_type(name)
+        if kind is None:
+            raise ValueError(f"unknown type {name!r}; known: {', '.join(MEMORY_TYPES)}")
+        types.append(kind)
+    return list(dict.fromkeys(types))
 
 
 def _tag_keys(value: Any) -> list[str]:
@@ -54,6 +80,10 @@ def _strip(value: Any) -> Any:
 
 
 Flag = Annotated[bool | None, BeforeValidator(_strip)]
+UnitScore = Annotated[
+    float | None, Field(allow_inf_nan=False), AfterValidator(lambda v: None if v is None else max(0.0, min(1.0, v)))
+]
+"""A number clamped to 0..1 (as AutoMem clamps them)."""
 """pydantic's lax booleans: true/false, 1/0, yes/no, y/n, on/off, t/f, any case."""
 TagKeys = Annotated[list[str], BeforeValidator(_tag_keys)]
 
@@ -85,19 +115,42 @@ class RecallParams(BaseModel):
     current_only: Flag = None
     min_score: Annotated[float | None, Field(allow_inf_nan=False)] = None
     embedding: Embedding = None
+    # what AutoMem's recall options add (docs/recall.md says what each does)
+    priority_ids: Annotated[MemoryIds, Field(max_length=MAX_PRIORITY_IDS)] = []
+    """Memories that must be in the results, read by id."""
+    auto_decompose: Flag = False
+    per_query_limit: int | None = None
+    """Results taken from each query of a multi-query recall (default: `limit`)."""
+    scope_fallback: Flag = False
+    expand_entities: Flag = Field(False, validation_alias=AliasChoices("expand_entities", "entity_expansion"))
+    expand_respect_tags: Flag = False
+    expand_min_importance: UnitScore = None
+    expand_min_strength: UnitScore = None
+    recency_bias: RecencyBias | None = None
+    """Default: RECALL_RECENCY_BIAS."""
+    adaptive_floor: Flag = None
+    """Default: RECALL_ADAPTIVE_FLOOR."""
+    context: str | None = None
+    language: str | None = Field(None, validation_alias=AliasChoices("language", "lang"))
+    active_path: str | None = Field(None, validation_alias=AliasChoices("active_path", "file_path", "focus_path"))
+    context_tags: TagKeys = []
+    context_types: Annotated[list[str], BeforeValidator(_types)] = []
+    state_debug: Flag = False
+    ignored: list[str] = Field(default=[], exclude=True)
+    """Parameters given that recall does not know (named in the response's warnings)."""
 
-    @field_validator("query", "time_query", mode="before")
+    @field_validator("query", "time_query", "context", "language", "active_path", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
         text = str(value).strip() if value is not None else ""
         return None if text in {"", "*"} else text
 
-    @field_validator("tag_mode", "tag_match", "sort", "state_mode", mode="before")
+    @field_validator("tag_mode", "tag_match", "sort", "state_mode", "recency_bias", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("limit", "relation_limit", "expansion_limit", mode="after")
+    @field_validator("limit", "relation_limit", "expansion_limit", "per_query_limit", mode="after")
     @classmethod
     def _clamp(cls, value: int | None, info: ValidationInfo) -> int | None:
         bounds = (info.context or {}).get("bounds", {}).get(info.field_name)
@@ -120,9 +173,29 @@ class RecallParams(BaseModel):
     def from_args(cls, args: Mapping[str, str | list[str]], *, max_limit: int, dimension: int) -> RecallParams:
         """Parse a query string's values (the API gives each list parameter all its values and
         refuses a repeated scalar: `loci.api.query_values`); aliases are resolved."""
-        data = dict(args)
-        bounds = {"limit": (1, max_limit), "relation_limit": (1, 200), "expansion_limit": (1, 500)}
+        data = {name: value for name, value in args.items() if name != "ignored"}
+        bounds = {
+            "limit": (1, max_limit),
+            "relation_limit": (1, 200),
+            "expansion_limit": (1, 500),
+            "per_query_limit": (1, max_limit),
+        }
         params: RecallParams = parse(cls, data, bounds=bounds, dimension=dimension)
+        params.ignored = sorted(name for name in args if name not in known_names() and name not in NOT_RECALL_PARAMS)
         if params.start and params.end and params.start > params.end:
             raise InvalidRequest("Invalid 'start': must not be after 'end'", field="start")
         return params
+
+
+@cache
+def known_names() -> frozenset[str]:
+    """Every name a recall parameter is accepted by: field names and their aliases."""
+    names: set[str] = set()
+    for name, info in RecallParams.model_fields.items():
+        if name == "ignored":
+            continue
+        names.add(name)
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(choice for choice in alias.choices if isinstance(choice, str))
+    return frozenset(names)

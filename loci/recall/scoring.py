@@ -38,6 +38,10 @@ class Weights:
     exact: float = 0.2
     relation: float = 0.25
     context: float = 0.3
+    temporal: float = 0.1
+    priority: float = 1.0
+    entity: float = 1.0
+    """The option bonuses carry their size in the component (AutoMem's +0.45, +0.15, ...), so their weight is 1."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Weights:
@@ -51,12 +55,13 @@ class Weights:
             exact=settings.search_weight_exact,
             relation=settings.search_weight_relation,
             context=settings.search_weight_context,
+            temporal=settings.search_weight_temporal,
         )
 
 
 @dataclass
 class Components:
-    """One candidate's signals, each 0..1."""
+    """One candidate's signals, each 0..1, and the bonuses of recall's options."""
 
     vector: float = 0.0
     keyword: float = 0.0
@@ -67,6 +72,12 @@ class Components:
     exact: float = 0.0
     relation: float = 0.0
     context: float = 0.0
+    temporal: float = 0.0
+    """With `recency_bias`: the memory's time relative to the other candidates (newest 1, oldest 0)."""
+    priority: float = 0.0
+    """Bonus from the request's context (priority ids, tags, types, language): see loci/recall/focus.py."""
+    entity: float = 0.0
+    """Bonus for a memory reached by entity expansion."""
 
     def total(self, weights: Weights) -> float:
         return (
@@ -79,6 +90,9 @@ class Components:
             + weights.exact * self.exact
             + weights.relation * self.relation
             + weights.context * self.context
+            + weights.temporal * self.temporal
+            + weights.priority * self.priority
+            + weights.entity * self.entity
         )
 
     def query_match(self, weights: Weights) -> float:
