@@ -53,6 +53,7 @@ def test_snapshot_filters_by_type_importance_and_since(client: FlaskClient) -> N
     everything = snapshot(client)
     assert set(node_ids(everything)) == {decision, habit, dated}
     assert set(node_ids(snapshot(client, "?types=Decision,habit"))) == {decision, habit}  # aliases canonicalised
+    assert set(node_ids(snapshot(client, "?types=Decision&types=Insight"))) == {decision, dated}  # or repeated
     assert set(node_ids(snapshot(client, "?min_importance=0.5"))) == {decision, dated}
     since = iso(utcnow() - timedelta(days=1)).replace("+00:00", "Z")
     assert set(node_ids(snapshot(client, f"?since={since}"))) == {decision, habit}
