@@ -3,7 +3,8 @@
 For each batch, in ingest order (by `stored_at`):
 1. entities with spaCy over the whole batch (`nlp.pipe`), or regex rules without a model:
    `entity:<category>:<slug>` tags and `metadata.entities`; the tags enrichment added
-   last time are replaced, the client's own tags are kept;
+   last time are replaced, the client's own tags are kept; Entity nodes with
+   REFERENCED_IN edges for these and the memory's other valid `entity:` tags (stale ones go);
 2. the type, from an optional LLM, for memories the regex table left as `Memory`;
 3. a first-sentence summary;
 4. PRECEDED_BY links to the latest earlier memories within ENRICHMENT_TEMPORAL_WINDOW_DAYS
@@ -28,6 +29,7 @@ from loci.activity import RequestActivity
 from loci.config import Settings
 from loci.diskspace import DiskGuard
 from loci.enrichment.entities import Entity, EntityExtractor
+from loci.enrichment.entity_tags import mentions
 from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.summarize import LLMSummarizer
 from loci.enrichment.text import first_sentence, term_counts, top_terms
@@ -129,6 +131,14 @@ class EnrichmentWorker(StageWorker):
             changed = ("content", "embedding_status") if memory.id in refined else ()
             rows.append((memory.id, memory.updated_at, memory.node_fields(fields + changed)))
         written = self.graph.pipeline.apply_if_unchanged(rows)
+        # the same batch step: the written memories' Entity nodes and REFERENCED_IN edges, in one query
+        self.graph.entities.replace_references(
+            [
+                (m.id, m.updated_at, mentions(found, m.tags, m.metadata))
+                for m, found in zip(enriched, entities, strict=True)
+                if m.id in set(written)
+            ]
+        )
         edited = self.graph.memories.existing_ids([m.id for m in enriched if m.id not in set(written)])
         self.queue.put_many(edited)  # edited while we worked: enrich what they now say
         # the vector payload carries tags, metadata and summary

@@ -12,6 +12,7 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     search.py      full-text word matches, predecessors in time, filtered listings
     pipeline.py    embedding and enrichment progress on nodes, similarity links
     enrichment.py  temporal links and patterns
+    entities.py    Entity nodes, REFERENCED_IN edges, merges
     maintenance.py consolidation scans, links, clusters, forgetting, run history
     insights.py    start-up lessons, analytics
     backup.py      point-in-time snapshots read in pages (backup); nodes and edges written back (restore)
@@ -21,6 +22,7 @@ truncated by FalkorDB's result-set cap however large the graph grows.
 from loci.stores.graph.backup import BackupQueries, RawEdge, RawNode, Snapshot
 from loci.stores.graph.base import PAGE_SIZE, GraphConnection, QueryGroup, pages
 from loci.stores.graph.enrichment import EnrichmentQueries
+from loci.stores.graph.entities import EntityMention, EntityQueries, EntityRecord, MergeResult
 from loci.stores.graph.explore import ExploreQueries
 from loci.stores.graph.insights import InsightQueries
 from loci.stores.graph.maintenance import DecayRow, MaintenanceQueries
@@ -35,12 +37,16 @@ __all__ = [
     "BackupQueries",
     "DecayRow",
     "EnrichmentQueries",
+    "EntityMention",
+    "EntityQueries",
+    "EntityRecord",
     "ExploreQueries",
     "GraphConnection",
     "GraphStore",
     "InsightQueries",
     "MaintenanceQueries",
     "MemoryQueries",
+    "MergeResult",
     "Neighbor",
     "PipelineQueries",
     "QueryGroup",
@@ -77,6 +83,7 @@ class GraphStore(GraphConnection):
         self.search = SearchQueries(self)
         self.pipeline = PipelineQueries(self)
         self.enrichment = EnrichmentQueries(self)
+        self.entities = EntityQueries(self)
         self.maintenance = MaintenanceQueries(self)
         self.insights = InsightQueries(self)
         self.backup = BackupQueries(self)

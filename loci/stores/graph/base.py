@@ -31,6 +31,8 @@ _SCHEMA = (
     "CREATE INDEX FOR (m:Memory) ON (m.timestamp_epoch)",
     "CREATE INDEX FOR (m:Memory) ON (m.type)",
     "CREATE INDEX FOR (p:Pattern) ON (p.id)",
+    "CREATE INDEX FOR (e:Entity) ON (e.id)",
+    "CREATE INDEX FOR (e:Entity) ON (e.slug)",
     "CREATE INDEX FOR (m:Memory) ON (m.tag_keys)",
     "CALL db.idx.fulltext.createNodeIndex('Memory', 'content')",
 )
