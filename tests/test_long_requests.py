@@ -1,13 +1,15 @@
-"""Requests of any sensible size, through the real gunicorn worker.
+"""Requests of any sensible size, through the real gunicorn worker, and POST /recall.
 
 A request line up to LOCI_MAX_REQUEST_LINE_BYTES (64 KiB) is served: a 1,536-wide embedding
 in a GET query string (about 30 KB) reaches recall and is validated there; a 70 KB line is
 answered 414 in the JSON envelope and the connection closes cleanly. Every other rejection a
 client can provoke below the routes (the front's or gunicorn's parser) is the envelope too.
+POST /recall takes the same parameters as a JSON body and gives the same answer as GET.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 from collections.abc import Iterator
@@ -16,8 +18,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from service_process import ServiceProcess
 
+from loci.config import EmbeddingProviderName
+from tests.helpers import store
 from tests.test_hostile_clients import assert_envelope, connect, read_response
 
 TOKEN = "long-requests-token"
@@ -107,7 +113,9 @@ def test_a_30_kb_get_recall_by_embedding_returns_the_memory(service: ServiceProc
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["id"] == memory_id
     assert response.json()["vector_search"]["matched"] >= 1
-    assert api.get("/health").status_code == 200  # the same connection, kept alive
+    by_body = api.post("/recall", json={"embedding": target, "limit": 3})  # the same connection, kept alive
+    assert by_body.status_code == 200, by_body.text
+    assert [r["id"] for r in by_body.json()["results"]] == [r["id"] for r in response.json()["results"]]
 
 
 def test_the_request_line_limit_is_exact(service: ServiceProcess) -> None:
@@ -211,3 +219,116 @@ def test_every_rejection_below_the_routes_is_the_envelope(
     raw, code = REJECTIONS[case]
     refused(service, raw, code)
     assert api.get("/health").status_code == 200
+
+
+# --- POST /recall, in process
+@pytest.fixture
+def recall_app(make_app: Any) -> Flask:
+    app: Flask = make_app(embedding_provider=EmbeddingProviderName.PLACEHOLDER, vector_size=DIMENSION)
+    return app
+
+
+@pytest.fixture
+def recall_client(recall_app: Flask) -> FlaskClient:
+    client = recall_app.test_client()
+    texts = [
+        ("PostgreSQL is the database of the billing service", ["project-billing", "db"]),
+        ("The billing service deploys on Tuesdays", ["project-billing"]),
+        ("Lisbon offsite in May", ["travel"]),
+        ("Redis caches the billing sessions", ["project-billing", "db"]),
+    ]
+    ids = [store(client, text, tags=tags, embedding=vector(DIMENSION, 100 + n)) for n, (text, tags) in enumerate(texts)]
+    linked = client.post("/associate", json={"memory1_id": ids[0], "memory2_id": ids[3], "type": "RELATES_TO"})
+    assert linked.status_code == 201, linked.get_json()
+    return client
+
+
+def answer(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.json
+    body: dict[str, Any] = response.json
+    body.pop("query_time_ms")
+    return body
+
+
+SAME_PARAMETERS: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"query": "billing database", "limit": "3"}, {"query": "billing database", "limit": 3}),
+    (
+        {"q": "billing", "tags": "project-billing,db", "tag_mode": "all"},
+        {"q": "billing", "tags": ["project-billing", "db"], "tag_mode": "all"},
+    ),
+    (
+        {"query": "billing", "tags": "db", "expand_relations": "yes"},
+        {"query": "billing", "tags": "db", "expand_relations": True},
+    ),
+    (
+        {"query": "billing", "sort": "time_desc", "exclude_tags": "travel"},
+        {"query": "billing", "sort": "time_desc", "exclude_tags": ["travel"], "start": None},
+    ),
+    (
+        {"queries": "billing,Lisbon", "current_only": "false"},
+        {"queries": ["billing", "Lisbon"], "current_only": "false"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "body"), SAME_PARAMETERS)
+def test_post_recall_answers_as_get(recall_client: FlaskClient, query: dict[str, Any], body: dict[str, Any]) -> None:
+    by_query = answer(recall_client.get("/recall", query_string=query))
+    by_body = answer(recall_client.post("/recall", json=body))
+    assert by_query["results"], by_query
+    assert by_body == by_query
+
+
+def test_post_recall_by_embedding_as_array_or_string_answers_as_get(recall_client: FlaskClient) -> None:
+    target = vector(DIMENSION, 101)
+    text = ",".join(repr(x) for x in target)
+    by_query = answer(recall_client.get("/recall", query_string={"embedding": text, "limit": 2}))
+    assert by_query["results"][0]["memory"]["content"] == "The billing service deploys on Tuesdays"
+    assert answer(recall_client.post("/recall", json={"embedding": target, "limit": 2})) == by_query
+    assert answer(recall_client.post("/recall", json={"embedding": text, "limit": 2})) == by_query
+
+
+def test_post_recall_without_a_body_answers_as_get_without_parameters(recall_client: FlaskClient) -> None:
+    assert answer(recall_client.post("/recall")) == answer(recall_client.get("/recall"))
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    ({"limit": "many"}, "limit"),
+    ({"limit": 2.5}, "limit"),
+    ({"embedding": [0.1, 0.2]}, "embedding"),
+    ({"embedding": "0.1,abc"}, "embedding"),
+    ({"embedding": [True] * DIMENSION}, "embedding"),
+    ({"sort": "sideways"}, "sort"),
+    ({"expand_relations": "perhaps"}, "expand_relations"),
+    ({"query": ["two", "queries"]}, "query"),
+    ({"limit": [1, 2]}, "limit"),
+    ({"tags": {"a": 1}}, "tags"),
+    ({"start": "yesterday-ish"}, "start"),
+    ({"start": "2025-02-01T00:00:00Z", "end": "2025-01-01T00:00:00Z"}, "start"),
+    ({"min_score": "high"}, "min_score"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+def test_post_recall_names_the_bad_field(recall_client: FlaskClient, body: dict[str, Any], field: str) -> None:
+    response = recall_client.post("/recall", json=body)
+    payload = response.get_json()
+    assert response.status_code == 400 and isinstance(payload, dict), payload
+    assert payload["status"] == "error" and payload["code"] == 400
+    assert payload.get("field") == field, payload
+    assert f"'{field}'" in payload["message"]
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b"{not json", b'"text"'])
+def test_post_recall_refuses_a_body_that_is_not_an_object(recall_client: FlaskClient, raw: bytes) -> None:
+    response = recall_client.post("/recall", data=raw, content_type="application/json")
+    payload = response.get_json()
+    assert response.status_code == 400 and isinstance(payload, dict) and payload["status"] == "error"
+
+
+def test_get_and_post_recall_validate_alike(recall_client: FlaskClient) -> None:
+    """The same bad value gives the same 400 by either route (one model validates both)."""
+    for query, body in [({"limit": "x"}, {"limit": "x"}), ({"embedding": "1,2"}, {"embedding": [1, 2]})]:
+        by_query, by_body = recall_client.get("/recall", query_string=query), recall_client.post("/recall", json=body)
+        assert by_query.status_code == by_body.status_code == 400
+        assert by_query.json == by_body.json, json.dumps([by_query.json, by_body.json])

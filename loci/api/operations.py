@@ -131,6 +131,8 @@ OPERATIONS: tuple[Op, ...] = (
        "relations", {200: responses.Related}, READ, query=RelatedQuery),
     Op("/recall", "get", "recall.recall", "Hybrid recall, every score explained", "recall",
        {200: responses.Recalled}, (*READ, 502), query=RecallParams),
+    Op("/recall", "post", "recall.recall_by_body", "Hybrid recall, the same parameters as a JSON body", "recall",
+       {200: responses.Recalled}, (*READ, 413, 502), RecallParams),
     Op("/startup-recall", "get", "insights.startup_recall", "Lessons and system rules for a session's start",
        "recall", {200: responses.StartupRecall}, READ),
     Op("/analyze", "get", "insights.analyze", "Types, patterns, preferences, hours, entities", "recall",

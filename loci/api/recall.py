@@ -1,13 +1,21 @@
-"""GET /recall: find the memories that matter for a query, with every score explained."""
+"""GET /recall and POST /recall: find the memories that matter for a query, with every score explained.
+
+POST takes the same parameters as a JSON body, for clients whose query string would be too
+long (a large embedding): the same model validates both and the answer is the same.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, get_args, get_origin
 
 from flask import Blueprint, jsonify, request
+from pydantic import AliasChoices
+from pydantic.fields import FieldInfo
 
-from loci.api.inputs import query_values, services
+from loci.api.inputs import optional_json_object, query_values, services
+from loci.errors import InvalidRequest
 from loci.recall.candidates import Candidate
 from loci.recall.params import RecallParams
 from loci.recall.result import RecallResult
@@ -19,15 +27,57 @@ bp = Blueprint("recall", __name__)
 
 @bp.get("/recall")
 def recall() -> Any:
+    return _recall(query_values(request.args))
+
+
+@bp.post("/recall")
+def recall_by_body() -> Any:
+    """The parameters of GET /recall as a JSON object: lists as arrays or comma-separated strings,
+    booleans as JSON booleans or the strings GET takes; `null` is the same as leaving a parameter out,
+    and no body at all the same as GET /recall without parameters."""
+    return _recall(body_values(optional_json_object()))
+
+
+def _recall(values: Mapping[str, Any]) -> Any:
     started = time.perf_counter()
     svc = services()
-    params = RecallParams.from_args(
-        query_values(request.args), max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension
-    )
+    params = RecallParams.from_args(values, max_limit=svc.settings.recall_max_limit, dimension=svc.vectors.dimension)
     result = recall_memories(svc.recall_sources, params, utcnow())
     body = response_body(result)
     body["query_time_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(body)
+
+
+def _takes_list(field: FieldInfo) -> bool:
+    return any(get_origin(kind) is list for kind in (field.annotation, *get_args(field.annotation)))
+
+
+def _names(name: str, field: FieldInfo) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [alias if isinstance(alias, str) else name]
+
+
+PARAMETERS = {
+    alias: _takes_list(field) for name, field in RecallParams.model_fields.items() for alias in _names(name, field)
+}
+"""Every recall parameter name (aliases included) and whether it takes several values."""
+
+
+def body_values(body: dict[str, Any]) -> dict[str, Any]:
+    """A POST /recall body as the values the model reads: nulls left out. An object for any parameter, or
+    an array for one that takes one value, is a 400 naming it (GET refuses such a parameter given twice),
+    never read as text. Names recall does not know are passed on as they are."""
+    values: dict[str, Any] = {}
+    for name, value in body.items():
+        if value is None:
+            continue
+        if name in PARAMETERS and (isinstance(value, dict) or (isinstance(value, list) and not PARAMETERS[name])):
+            kind = "an object" if isinstance(value, dict) else "an array"
+            raise InvalidRequest(f"Invalid '{name}': takes one value, not {kind}", field=name)
+        values[name] = value
+    return values
 
 
 def response_body(result: RecallResult) -> dict[str, Any]:

@@ -298,7 +298,7 @@ class ContextPriority(Body):
 
 
 class Recalled(Body):
-    """GET /recall."""
+    """GET /recall, POST /recall."""
 
     status: Literal["success"]
     query: str | None
