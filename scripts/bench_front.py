@@ -10,12 +10,20 @@ the CPU) and measured on:
 Prints JSON (CPU, versions, settings, figures, ratios). Not collected by pytest.
 
     .venv/bin/python scripts/bench_front.py
+
+`--long-get` measures instead what a long request line costs through Loci's worker: p50 of
+LONG_GET_REQUESTS sequential requests each for a ~30 KB `GET /recall` carrying a 1,536-wide
+embedding, the same vector as a `POST /recall` body, a short `GET /recall?query=...`, and
+`GET /health` with and without 30 KB of query string (the front and parsing alone).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import http.client
 import json
+import random
 import socket
 import statistics
 import tempfile
@@ -25,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from bench_api import machine
@@ -39,6 +48,10 @@ PROBE_TIMEOUT = 5.0
 ROUNDS = 2
 """Store-rate rounds per worker class, alternating between the two (the machine is shared: noise moves)."""
 WORKERS = {"gthread": "gthread", "loci": "loci.serving.worker.LociWorker"}
+LONG_GET_DIMENSION = 1536
+LONG_GET_MEMORIES = 200
+LONG_GET_REQUESTS = 50
+LONG_GET_WARMUP = 5
 
 
 def measure_stores(client: httpx.Client) -> dict[str, float]:
@@ -129,7 +142,70 @@ def run(worker_class: str, root: Path, *, faults: bool) -> dict[str, Any]:
     return result
 
 
+def p50_ms(send: Any) -> float:
+    for _ in range(LONG_GET_WARMUP):
+        send()
+    took = []
+    for _ in range(LONG_GET_REQUESTS):
+        started = time.perf_counter()
+        send()
+        took.append(time.perf_counter() - started)
+    return round(statistics.median(took) * 1000, 2)
+
+
+def long_get(root: Path) -> dict[str, Any]:
+    """p50 of each request kind against one service (LociWorker, placeholder provider, 1,536 dimensions).
+    Requests go over one kept-alive http.client connection: httpx spends ~10 ms validating a 27 KB URL
+    on the client's side, which would hide what the server does."""
+    rng = random.Random(7)
+    env = {"EMBEDDING_PROVIDER": "placeholder", "VECTOR_SIZE": str(LONG_GET_DIMENSION)}
+    with ServiceProcess(root / "data", root / "service.log", env) as service:
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+
+        def send(method: str, path: str, body: Any = None) -> None:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            assert response.status in (200, 201), answer[:200]
+
+        vectors = [[rng.uniform(-1, 1) for _ in range(LONG_GET_DIMENSION)] for _ in range(LONG_GET_MEMORIES)]
+        for n, vector in enumerate(vectors):
+            send("POST", "/memory", {"content": f"long get memory {n}", "embedding": vector})
+        target = vectors[0]
+        long_path = "/recall?" + urlencode({"embedding": ",".join(f"{x:.12f}" for x in target), "limit": 5})
+        pad_path = "/health?" + urlencode({"pad": "x" * (len(long_path) - len("/health?pad="))})
+        figures = {
+            "get_recall_30kb_embedding": p50_ms(lambda: send("GET", long_path)),
+            "post_recall_embedding_body": p50_ms(lambda: send("POST", "/recall", {"embedding": target, "limit": 5})),
+            "get_recall_short_query": p50_ms(
+                lambda: send("GET", "/recall?" + urlencode({"query": "long get memory 1"}))
+            ),
+            "get_health_30kb_line": p50_ms(lambda: send("GET", pad_path)),
+            "get_health_short": p50_ms(lambda: send("GET", "/health")),
+        }
+        connection.close()
+    return {
+        "request_line_bytes": {"recall": len(f"GET {long_path} HTTP/1.1"), "health": len(f"GET {pad_path} HTTP/1.1")},
+        "p50_ms": figures,
+    }
+
+
+def main_long_get() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = long_get(Path(tmp))
+    settings = {"dimension": LONG_GET_DIMENSION, "memories": LONG_GET_MEMORIES, "requests": LONG_GET_REQUESTS}
+    report = {"machine": machine(), "versions": {"gunicorn": version("gunicorn"), "h11": version("h11")}}
+    print(json.dumps({**report, "settings": settings, **result}, indent=2))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--long-get", action="store_true", help="what a 30 KB request line costs (one service)")
+    if parser.parse_args().long_get:
+        main_long_get()
+        return
     results: dict[str, dict[str, Any]] = {name: {"store_rounds": []} for name in WORKERS}
     for round_no in range(ROUNDS):
         for name, worker_class in WORKERS.items():
