@@ -511,6 +511,7 @@ class RestorePage(BaseModel):
     expect_empty: Flag = False
     """Refuse (409) unless the store holds no memory: the first page of a restore without --merge."""
 
+
 # --- entities (loci/api/entities.py)
 ENTITY_PAGE_LIMIT = 500
 """Most entities, candidates or audit items per page; larger limits are clamped to it (AutoMem's ceiling)."""

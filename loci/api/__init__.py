@@ -16,6 +16,7 @@ from loci.api import (
     backup,
     consolidation,
     enrichment,
+    entities,
     errors,
     graph,
     health,
@@ -39,7 +40,9 @@ def init_app(app: Flask, svc: Services) -> None:
     storage.init_app(app, svc)  # 507 for writes below the free-space reserve, after auth
     app.before_request(check_query_string)
     _track_activity(app, svc)
-    blueprints = (health, memory, associations, recall, enrichment, admin, consolidation, insights, stream, metrics)
+    blueprints = (
+        health, memory, associations, recall, enrichment, entities, admin, consolidation, insights, stream, metrics
+    )  # fmt: skip
     for module in (*blueprints, graph, viewer, backup, openapi):
         app.register_blueprint(module.bp)
 

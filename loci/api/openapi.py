@@ -80,7 +80,7 @@ SECURITY_SCHEMES = {
 }
 API_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
 OPENAPI_VERSION = "3.1.1"
-TAGS = ("memories", "relations", "recall", "graph", "pipeline", "admin", "service")
+TAGS = ("memories", "relations", "recall", "entities", "graph", "pipeline", "admin", "service")
 TIMESTAMP_FIELDS = ("timestamp", "updated_at", "last_accessed", "t_valid", "t_invalid", "start", "end")
 
 
@@ -198,6 +198,8 @@ def _alternatives() -> list[type[BaseModel]]:
 def _path_parameters(op: Op) -> list[Parameter]:
     if ID_PATH in op.path:
         return [_parameter("memory_id", "path", {"type": "string", "format": "uuid"}, True, "A memory id (UUID).")]
+    if "{slug}" in op.path:
+        return [_parameter("slug", "path", {"type": "string"}, True, "An entity's slug, alias or id.")]
     if "{filename}" in op.path:
         return [_parameter("filename", "path", {"type": "string"}, True, "A path under loci/static/.")]
     if "{path}" in op.path:
