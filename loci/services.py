@@ -186,7 +186,15 @@ class Services:
                 SoftLimit.from_settings(settings),
             ),
             recall_sources=RecallSources(
-                graph.memories, graph.search, graph.relations, vectors, provider, access, background, settings
+                graph.memories,
+                graph.search,
+                graph.relations,
+                graph.entities,
+                vectors,
+                provider,
+                access,
+                background,
+                settings,
             ),
             background=background,
             falkordb_server=server,

@@ -260,3 +260,23 @@ def test_focus_bonus_rules() -> None:
     hit = make_memory("x", id="m1", tags=["infra/network"], type="Decision", metadata={"stack": ["golang"]})
     assert focus.bonus(hit) == pytest.approx(0.90 + 0.45 + 0.25 + 0.20)
     assert focus.bonus(make_memory("x", id="m2")) == 0.0
+
+
+def test_expand_entities_brings_memories_that_share_an_entity(client: FlaskClient, services: Services) -> None:
+    seed = store(client, "Met with Priya Raman to go over the quarterly budget spreadsheet.", tags=["work"])
+    shared = store(client, "Priya Raman takes her coffee black, no sugar.")
+    store(client, "The office plants get watered on Mondays.", tags=["work"])
+    services.embedding_worker.drain()
+    services.enrichment_worker.drain()  # Entity nodes and REFERENCED_IN edges
+    services.embedding_worker.drain()
+    query = {"query": "quarterly budget spreadsheet", "tags": "work", "limit": 3}
+    assert shared not in ids_of(recall(client, **query))  # outside the tags: only an entity reaches it
+    body = recall(client, **query, expand_entities="true")
+    assert ids_of(body)[0] == seed and shared in ids_of(body)
+    item = item_of(body, shared)
+    assert item["match_type"] == "entity_expansion" and item["related_to"] == seed
+    assert item["expanded_from_entity"] == "entity:people:priya-raman"
+    assert item["score_components"]["entity"] == pytest.approx(0.15)
+    assert body["entity_expansion"]["entities_found"] == ["entity:people:priya-raman"]
+    assert shared in ids_of(recall(client, **query, entity_expansion="1"))  # AutoMem's other name
+    assert shared not in ids_of(recall(client, **query, expand_entities="true", expand_respect_tags="true"))

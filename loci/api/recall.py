@@ -118,6 +118,13 @@ def response_body(result: RecallResult) -> dict[str, Any]:
             "min_importance": params.expand_min_importance,
             "min_strength": params.expand_min_strength,
         }
+    if params.expand_entities:
+        body["entity_expansion"] = {
+            "enabled": True,
+            "expanded_count": result.entity_expanded,
+            "included_count": sum(1 for c in result.candidates if c.match_type == "entity_expansion"),
+            "entities_found": result.entities_found[:10],
+        }
     if params.scope_fallback:
         body["scope_fallback"] = {"requested": True, "added": result.outside_scope}
     if result.recency_bias:

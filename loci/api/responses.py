@@ -277,6 +277,13 @@ class Expansion(Body):
     min_strength: float | None
 
 
+class EntityExpansion(Body):
+    enabled: bool
+    expanded_count: int = Field(description="Memories reached through shared entities and scored.")
+    included_count: int
+    entities_found: list[str] = Field(description="The entities walked (ids), at most 10.")
+
+
 class ScopeFallback(Body):
     requested: bool
     added: int = Field(description="Results added from outside the tag scope.")
@@ -319,6 +326,7 @@ class Recalled(Body):
     exclude_tags: list[str] | None = None
     time_window: TimeWindow | None = None
     expansion: Expansion | None = None
+    entity_expansion: EntityExpansion | None = None
     scope_fallback: ScopeFallback | None = None
     recency_bias: Literal["on"] | None = None
     score_filter: ScoreFilter | None = None

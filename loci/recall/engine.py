@@ -63,6 +63,11 @@ CANDIDATE_FIELDS = (
 )  # fmt: skip
 """What ranking, filtering and current-state checks read; results are then read in full."""
 
+MAX_ENTITIES = 5
+PER_ENTITY = 5
+ENTITY_BONUS = 0.15
+"""Entity expansion (AutoMem's): at most 5 entities, 5 memories each, +0.15 on their score."""
+
 MAX_WORD_MATCHES = 500
 """A query word held by more memories than this (under the filter) does not bring candidates."""
 
@@ -163,6 +168,10 @@ class Recall:
             expanded = len(extra)
             ranked, more_removed = self.select(ranked + extra)
             dedup_removed += more_removed
+        entity_extra, entities = self._expand_entities(ranked) if self.params.expand_entities and ranked else ([], [])
+        if entity_extra:
+            ranked, more_removed = self.select(ranked + entity_extra)
+            dedup_removed += more_removed
         ranked, floor_cut = self.floor(ranked)
         injected = self._inject(ranked)
         outside = self._scope_fallback(ranked)
@@ -194,6 +203,8 @@ class Recall:
             floor_cut=floor_cut,
             min_score=self.min_score,
             outside_scope=outside,
+            entity_expanded=len(entity_extra),
+            entities_found=entities,
         )
 
     def _complete(self, ranked: list[Candidate]) -> None:
@@ -360,6 +371,29 @@ class Recall:
     def min_score(self) -> float:
         given = self.params.min_score
         return given if given is not None else self.sources.settings.recall_min_score
+
+    def _expand_entities(self, seeds: list[Candidate]) -> tuple[list[Candidate], list[str]]:
+        """Memories sharing an entity with the results: the most shared entities first, their newest
+        memories each, scored with ENTITY_BONUS; the request's tags bind them only with `expand_respect_tags`."""
+        try:
+            shared = self.sources.entities.shared_entity_memories([c.id for c in seeds], MAX_ENTITIES, PER_ENTITY)
+            read = self.sources.memories.get_many([memory_id for _, _, memory_id in shared], fields=self.fields)
+        except LociError as exc:
+            self.degraded.append(f"graph: {exc.message}")
+            return [], []
+        stamp, respect = iso(self.now), bool(self.params.expand_respect_tags)
+        extra = [
+            Candidate(memory, "entity_expansion", "graph", related_to=seed_id, expanded_from_entity=entity_id)
+            for seed_id, entity_id, memory_id in shared
+            if (memory := read.get(memory_id)) is not None
+            and self.where.matches(memory, check_tags=respect)
+            and (not self.params.current_state or expansion.is_current(memory, stamp))
+        ]
+        self._fill_cosines(extra)
+        for candidate in extra:
+            candidate.components.entity = ENTITY_BONUS
+            self._score(candidate)
+        return extra, list(dict.fromkeys(entity_id for _, entity_id, _ in shared))
 
     def select(self, candidates: list[Candidate]) -> tuple[list[Candidate], int]:
         """Rank, drop repeats and low scores, then cut to the limit; returns (results, repeats dropped).

@@ -42,4 +42,8 @@ class RecallResult:
     """Results the adaptive floor removed."""
     min_score: float = 0.0
     outside_scope: int = 0
+    entity_expanded: int = 0
+    """Memories reached by entity expansion and scored."""
+    entities_found: list[str] = field(default_factory=list)
+    """The entities expansion walked (their ids)."""
     """Results `scope_fallback` added from outside the tag scope."""

@@ -59,4 +59,6 @@ def recall(sources: RecallSources, params: RecallParams, now: datetime) -> Recal
         floor_cut=floor_cut + sum(part.floor_cut for part in parts),
         min_score=merger.min_score,
         outside_scope=sum(1 for c in ranked if c.outside_tag_scope),
+        entity_expanded=sum(part.entity_expanded for part in parts),
+        entities_found=list(dict.fromkeys(e for part in parts for e in part.entities_found)),
     )

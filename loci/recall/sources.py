@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from loci.config import Settings
 from loci.embedding.base import EmbeddingProvider
 from loci.pipeline.access import AccessRecorder
-from loci.stores.graph import MemoryQueries, RelationQueries, SearchQueries
+from loci.stores.graph import EntityQueries, MemoryQueries, RelationQueries, SearchQueries
 from loci.stores.vectors import VectorStore
 
 
@@ -20,6 +20,8 @@ class RecallSources:
     search: SearchQueries
     """Full-text matches, filtered listings, predecessors in time."""
     relations: RelationQueries
+    entities: EntityQueries
+    """Memories sharing an entity with the results (`expand_entities`)."""
     vectors: VectorStore
     provider: EmbeddingProvider
     """Embeds the query."""
