@@ -207,6 +207,9 @@ class Settings(BaseModel):
     # --- graph viewer (/viewer/*)
     enable_graph_viewer: bool = env("ENABLE_GRAPH_VIEWER", default=True)
     """False: /viewer/* answers 404."""
+    viewer_allowed_origins: tuple[str, ...] = env("VIEWER_ALLOWED_ORIGINS", default=())
+    """Origins whose pages may call the API from a browser (comma-separated, `*` for any); none by default,
+    so a page on another site can never read the memories of a service open to this machine (loci/api/cors.py)."""
     graph_viewer_url: str | None = env("GRAPH_VIEWER_URL", default=None)
     """Where /viewer/* sends browsers (AutoMem's standalone graph viewer), an http(s) URL; unset: 503."""
 
@@ -214,7 +217,7 @@ class Settings(BaseModel):
     sync_check_interval_seconds: float = env("SYNC_CHECK_INTERVAL_SECONDS", default=3600, ge=0)
     sync_auto_repair: bool = env("SYNC_AUTO_REPAIR", default=True)
 
-    @field_validator("recall_excluded_types", "consolidation_protected_types", mode="before")
+    @field_validator("recall_excluded_types", "consolidation_protected_types", "viewer_allowed_origins", mode="before")
     @classmethod
     def _split_types(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -14,6 +14,7 @@ from loci.api import (
     associations,
     auth,
     backup,
+    cors,
     consolidation,
     enrichment,
     entities,
@@ -36,6 +37,7 @@ from loci.services import Services
 def init_app(app: Flask, svc: Services) -> None:
     app.extensions["loci"] = svc
     errors.init_app(app)
+    cors.init_app(app, svc.settings)
     auth.init_app(app, svc.settings)
     storage.init_app(app, svc)  # 507 for writes below the free-space reserve, after auth
     app.before_request(check_query_string)
