@@ -23,7 +23,7 @@ READ_ONLY_ENDPOINTS = frozenset({"memory.status_by_body"})
 """Endpoints that take a POST but only read."""
 READ_ONLY_BLUEPRINTS = frozenset({"recall"})
 DRY_RUN_DEFAULTS = {"consolidation.consolidate": True, "admin.sync": False, "admin.reembed": False}
-"""Endpoints with a `dry_run` flag, and its default when the body leaves it out (loci/schemas.py)."""
+"""Endpoints with a `dry_run` flag, and its default when the body leaves it out (loci/schemas/admin.py)."""
 
 
 def init_app(app: Flask, svc: Services) -> None:
