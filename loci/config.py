@@ -102,6 +102,10 @@ class Settings(BaseModel):
     qdrant_api_key: str | None = env("QDRANT_API_KEY", default=None)
     qdrant_collection: str = env("QDRANT_COLLECTION", default="memories", min_length=1)
     qdrant_timeout_seconds: float = env("QDRANT_TIMEOUT_SECONDS", default=10.0, gt=0)
+    exact_vector_search: bool = env("LOCI_EXACT_VECTOR_SEARCH", default=False)
+    """Compare the query with every vector instead of walking the HNSW index: exact nearest neighbours
+    (the same answers whatever state the index is in, e.g. right after a restore) at a cost that grows
+    with the store; for small stores and reproducible comparisons."""
     vector_size: int | None = env("VECTOR_SIZE", "QDRANT_VECTOR_SIZE", default=None, ge=1, le=65536)
     vector_size_autodetect: bool = env("VECTOR_SIZE_AUTODETECT", default=True)
 

@@ -66,7 +66,9 @@ def round_trip(work: Path, count: int = 10_000, queries: int = 50) -> dict[str, 
     from loci.cli import main
 
     rng = random.Random(SEED)
-    env = {"ADMIN_API_TOKEN": ADMIN}
+    # exact vector search on both sides: the HNSW index is built at its own pace and is approximate, so
+    # the same data can answer differently while one side has built it and the other has not
+    env = {"ADMIN_API_TOKEN": ADMIN, "LOCI_EXACT_VECTOR_SEARCH": "true"}
     figures: dict[str, Any] = {"count": count, "queries": queries}
     archive = work / "backup.tar.gz"
     with (

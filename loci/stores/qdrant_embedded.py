@@ -35,8 +35,17 @@ class EmbeddedQdrantStore:
 
     kind = "embedded"
 
-    def __init__(self, path: Path, dimension: int, autodetect: bool = True, disk: DiskGuard | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dimension: int,
+        autodetect: bool = True,
+        disk: DiskGuard | None = None,
+        exact: bool = False,
+    ) -> None:
         self.path = Path(path)
+        self._search_params = qe.SearchParams(exact=True) if exact else None
+        """With `exact`, searches compare every vector (LOCI_EXACT_VECTOR_SEARCH) instead of the HNSW index."""
         self.disk = disk
         """With a guard, `maintain` only optimises with room to spare above LOCI_MIN_FREE_BYTES."""
         self._room_checked_at = -ROOM_RECHECK_SECONDS
@@ -107,6 +116,7 @@ class EmbeddedQdrantStore:
             query=qe.Query.Nearest(list(vector)),
             filter=to_edge_filter(where),
             with_payload=with_payload,
+            params=self._search_params,
         )
         found = self._call("query", self._shard.query, request)
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in found]
@@ -118,7 +128,13 @@ class EmbeddedQdrantStore:
             return []
         condition = to_edge_filter(where)
         requests = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(v)), filter=condition, with_payload=False)
+            qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(list(v)),
+                filter=condition,
+                with_payload=False,
+                params=self._search_params,
+            )
             for v in vectors
         ]
         found = self._call("query batch", self._shard.query_batch, qe.QueryBatchRequest(requests))

@@ -38,9 +38,12 @@ class QdrantServerStore:
         autodetect: bool = True,
         api_key: str | None = None,
         timeout: float = 10.0,
+        exact: bool = False,
     ) -> None:
         self.collection = collection
         self.location = location
+        self._search_params = models.SearchParams(exact=True) if exact else None
+        """With `exact`, searches compare every vector (LOCI_EXACT_VECTOR_SEARCH) instead of the HNSW index."""
         self.kind = "memory" if location == ":memory:" else "server"
         if self.kind == "memory":
             self._client = QdrantClient(location=":memory:")
@@ -107,6 +110,7 @@ class QdrantServerStore:
             query_filter=to_client_filter(where),
             limit=limit,
             with_payload=with_payload,
+            search_params=self._search_params,
         )
         return [VectorHit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
@@ -116,7 +120,10 @@ class QdrantServerStore:
         if not vectors:
             return []
         condition = to_client_filter(where)
-        requests = [models.QueryRequest(query=list(v), filter=condition, limit=limit) for v in vectors]
+        requests = [
+            models.QueryRequest(query=list(v), filter=condition, limit=limit, params=self._search_params)
+            for v in vectors
+        ]
         responses = self._call("query batch", self._client.query_batch_points, self.collection, requests)
         return [[VectorHit(str(p.id), float(p.score)) for p in response.points] for response in responses]
 

@@ -122,6 +122,7 @@ def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None
             autodetect=settings.vector_size_autodetect,
             api_key=settings.qdrant_api_key,
             timeout=settings.qdrant_timeout_seconds,
+            exact=settings.exact_vector_search,
         )
     from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 
@@ -130,4 +131,5 @@ def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None
         dimension=dimension,
         autodetect=settings.vector_size_autodetect,
         disk=disk,
+        exact=settings.exact_vector_search,
     )
