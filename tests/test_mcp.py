@@ -96,6 +96,9 @@ def test_refused_without_the_token(service: ServiceProcess) -> None:
         answer = httpx.post(f"{service.base_url}/mcp", json=request, headers=accept | headers)
         assert answer.status_code == 401
         assert answer.json()["message"] == "Unauthorized"
+    for method in ("GET", "DELETE"):  # stateless: no server-to-client stream to hold a thread, no session
+        answer = httpx.request(method, f"{service.base_url}/mcp", headers=accept | {"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 405
     with pytest.raises(BaseExceptionGroup):  # the SDK client cannot even connect
         run(service, lambda client: client.list_tools(), token=None)
 

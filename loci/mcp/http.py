@@ -9,8 +9,9 @@ checks. Each tool then calls the REST API in process with the caller's credentia
 
 The transport is stateless and answers JSON (`stateless_http=True, json_response=True`): every
 POST carries its own call and gets one JSON answer, no session or server-to-client stream is
-held between requests, so no request thread waits on a long-lived GET stream (a GET is answered
-405 by the SDK) and any worker can take any request. The SDK checks Host and Origin against
+held between requests, and any worker can take any request. Only POST is routed: a stateless server
+has nothing to send on the server-to-client GET stream, which would only hold a request thread open,
+nor a session to DELETE, so both are the API's 405. The SDK checks Host and Origin against
 DNS rebinding only when no token is set (the service is then open to this machine, and a web
 page could otherwise reach it through a rebound name); with a token, the token is the guard.
 """
@@ -102,7 +103,7 @@ class _Lazy:
             return self.bridge
 
 
-@bp.route(MCP_PATH, methods=["GET", "POST", "DELETE"])
+@bp.post(MCP_PATH)
 def mcp() -> Response:
     """The MCP streamable HTTP endpoint (authenticated by the API's before_request hooks)."""
     bridge: McpBridge = current_app.extensions[EXTENSION].get()
