@@ -99,6 +99,10 @@ def test_refused_without_the_token(service: ServiceProcess) -> None:
     for method in ("GET", "DELETE"):  # stateless: no server-to-client stream to hold a thread, no session
         answer = httpx.request(method, f"{service.base_url}/mcp", headers=accept | {"Authorization": f"Bearer {TOKEN}"})
         assert answer.status_code == 405
+    plain = {"Content-Type": "text/plain", "Authorization": f"Bearer {TOKEN}"}
+    answer = httpx.post(f"{service.base_url}/mcp", content=b"{}", headers=accept | plain)
+    assert answer.status_code == 400  # the SDK's own plain-text refusal, in the API's envelope
+    assert answer.json() == {"status": "error", "code": 400, "message": "Invalid Content-Type header"}
     with pytest.raises(BaseExceptionGroup):  # the SDK client cannot even connect
         run(service, lambda client: client.list_tools(), token=None)
 

@@ -31,6 +31,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
+from loci.api.errors import envelope
 from loci.config import Settings
 from loci.mcp.api import LociApi
 from loci.mcp.tools import build_server
@@ -114,6 +115,14 @@ def mcp() -> Response:
 
     chunks: Iterator[bytes] = iter(bridge.wsgi(request.environ, start_response))  # type: ignore[arg-type]
     first = [chunk for chunk in _until_started(chunks, started)]
+    code = int(started["status"].split(" ", 1)[0])
+    kind = next((value for name, value in started["headers"] if name.lower() == "content-type"), "")
+    if code >= 400 and not kind.startswith("application/json"):
+        # the SDK's own refusals (Content-Type, Host, Origin, body size) are plain text: the API's envelope instead
+        message = b"".join(_chain(first, chunks)).decode(errors="replace").strip()
+        response, _ = envelope(code, message or started["status"])
+        response.status_code = code
+        return response
     return Response(_chain(first, chunks), status=started["status"], headers=started["headers"])
 
 
