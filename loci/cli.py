@@ -1,5 +1,6 @@
 """The command line: `python -m loci import FILE.jsonl` sends a file of memories to a running service;
-`restore FILE` and `migrate --from URL` load a backup or a running AutoMem (loci/migrate.py).
+`restore FILE` and `migrate --from URL` load a backup or a running AutoMem (loci/migrate.py);
+`mcp --url URL` serves the MCP tools on stdio (loci/mcp/stdio.py).
 
 Exit status: 0 when every line was stored (and, with --wait, is searchable); 1 when some
 lines were refused, failed in the pipeline or were still pending at --timeout (a summary
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from loci.config import client_defaults
 from loci.importer import Batch, Importer, ImportFailed, Outcome, Progress, ProgressLog, count_lines
+from loci.mcp import stdio as mcp_stdio
 from loci.migrate import add_commands, run_command
 
 SHOWN = 20
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--log", type=Path, help="progress log (default: FILE.import-log)")
     imp.add_argument("--restart", action="store_true", help="ignore an earlier progress log and start again")
     add_commands(commands, defaults)  # restore, migrate (loci/migrate.py)
+    mcp_stdio.add_command(commands, defaults)  # mcp (loci/mcp/stdio.py)
     return parser
 
 
@@ -61,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("restore", "migrate"):
         return run_command(args)
+    if args.command == "mcp":
+        return mcp_stdio.run(args)
     if not args.file.is_file():
         print(f"error: {args.file} is not a file", file=sys.stderr)
         return 2

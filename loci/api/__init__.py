@@ -31,6 +31,7 @@ from loci.api import (
     viewer,
 )
 from loci.api.inputs import check_query_string
+from loci.mcp import http as mcp_http
 from loci.services import Services
 
 
@@ -47,6 +48,7 @@ def init_app(app: Flask, svc: Services) -> None:
     )  # fmt: skip
     for module in (*blueprints, graph, viewer, backup, openapi):
         app.register_blueprint(module.bp)
+    mcp_http.init_app(app, svc.settings)  # /mcp, the MCP server over this API
 
 
 UNTRACKED_ENDPOINTS = frozenset(

@@ -176,6 +176,8 @@ OPERATIONS: tuple[Op, ...] = (
        {200: responses.StreamStatus}, (400, 401)),
     Op("/metrics", "get", "metrics.metrics", "Prometheus text format", "service",
        {200: "text/plain"}, (400, 401)),
+    Op("/mcp", "post", "mcp.mcp", "MCP streamable HTTP (JSON-RPC; docs/mcp.md)", "service",
+       {200: "application/json", 202: "application/json"}, (*FRONT, 401, 403, 406, 415)),
     Op("/graph/snapshot", "get", "graph.snapshot", "The most important memories and the edges among them",
        "graph", {200: responses.GraphSnapshot}, READ, query=GraphSnapshotQuery),
     Op(f"/graph/neighbors/{ID_PATH}", "get", "graph.neighbors", "Memories near one, over edges and by vector",

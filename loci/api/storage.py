@@ -21,7 +21,8 @@ from loci.services import Services
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY_ENDPOINTS = frozenset({"memory.status_by_body"})
 """Endpoints that take a POST but only read."""
-READ_ONLY_BLUEPRINTS = frozenset({"recall"})
+READ_ONLY_BLUEPRINTS = frozenset({"recall", "mcp"})
+"""/mcp's tools call the API in process, where each write is checked like any other."""
 DRY_RUN_DEFAULTS = {"consolidation.consolidate": True, "admin.sync": False, "admin.reembed": False}
 """Endpoints with a `dry_run` flag, and its default when the body leaves it out (loci/schemas/admin.py)."""
 
