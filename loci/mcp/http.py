@@ -73,6 +73,8 @@ class McpBridge:
         ready: Future[None] = Future()
         asyncio.run_coroutine_threadsafe(self._run_sessions(server.session_manager, ready), self.loop)
         ready.result(timeout=30)
+        # a2wsgi types its app parameter with its own TypedDict scopes; Starlette's app takes the same
+        # dicts typed as MutableMapping, so the two signatures do not unify for mypy
         self.wsgi = ASGIMiddleware(asgi, loop=self.loop)  # type: ignore[arg-type]
         log.info("mcp server started", extra={"event": "mcp.started", "path": MCP_PATH})
 
@@ -113,6 +115,7 @@ def mcp() -> Response:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         started.update(status=status, headers=headers)
 
+    # werkzeug's environ is a dict[str, Any]; a2wsgi declares its own TypedDict Environ for the same object
     chunks: Iterator[bytes] = iter(bridge.wsgi(request.environ, start_response))  # type: ignore[arg-type]
     first = [chunk for chunk in _until_started(chunks, started)]
     code = int(started["status"].split(" ", 1)[0])

@@ -41,7 +41,8 @@ INSTRUCTIONS = (
 BATCH_LIMIT = 500
 
 MemoryType = Literal["Decision", "Pattern", "Preference", "Style", "Habit", "Insight", "Context", "Memory"]
-assert MemoryType.__args__ == MEMORY_TYPES  # type: ignore[attr-defined]  # kept in step with loci/model.py
+# kept in step with loci/model.py; a Literal alias has __args__ at run time but not for mypy
+assert MemoryType.__args__ == MEMORY_TYPES  # type: ignore[attr-defined]
 Unit = Annotated[float, Field(ge=0, le=1)]
 Tags = list[str]
 
@@ -266,6 +267,7 @@ def register_recall(server: MCPServer, connect: Connect) -> None:
                 answer = {"mode": "ranked", **api.call("POST", "/recall", body=body)}
         return recall_result(answer, arguments["format"])
 
+    # the SDK builds the tool's schema from the signature; functions have no declared __signature__ for mypy
     recall_memory.__signature__ = recall_signature()  # type: ignore[attr-defined]
     server.add_tool(
         recall_memory,
