@@ -22,6 +22,7 @@ from loci.api import (
     graph,
     health,
     insights,
+    mcp,
     memory,
     metrics,
     openapi,
@@ -31,7 +32,6 @@ from loci.api import (
     viewer,
 )
 from loci.api.inputs import check_query_string
-from loci.mcp import http as mcp_http
 from loci.services import Services
 
 
@@ -48,7 +48,7 @@ def init_app(app: Flask, svc: Services) -> None:
     )  # fmt: skip
     for module in (*blueprints, graph, viewer, backup, openapi):
         app.register_blueprint(module.bp)
-    mcp_http.init_app(app, svc.settings)  # /mcp, the MCP server over this API
+    mcp.init_app(app, svc.settings)  # /mcp, the MCP server over this API
 
 
 UNTRACKED_ENDPOINTS = frozenset(
