@@ -220,13 +220,7 @@ class Importer:
     ) -> None:
         self.client, self.journal = client, progress_log
         self.progress = Progress()
-        self._retrying = Retrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, httpx.TransportError | RetryableResponse)),
-            wait=_wait_with_retry_after(wait_exponential_jitter(multiplier=0.5, max=max_backoff)),
-            stop=stop_after_attempt(attempts),
-            sleep=sleep,
-            reraise=True,
-        )
+        self._retrying = http_retrying(attempts, sleep, max_backoff)
 
     # --- sending
     def run(self, batch_size: int, restart: bool = False, on_batch: Callable[[Batch], None] | None = None) -> Progress:
@@ -332,6 +326,18 @@ def _refused_item(response: httpx.Response) -> int | None:
         return None
     index = field_name[len("memories[") :].split("]", 1)[0]
     return int(index) if index.isdigit() else None
+
+
+def http_retrying(attempts: int, sleep: Callable[[float], None], max_backoff: float = 30.0) -> Retrying:
+    """Retries of one HTTP call to a Loci service (the importer's and restore's): transport errors and
+    RetryableResponse, exponential backoff with jitter, at least the server's Retry-After."""
+    return Retrying(
+        retry=retry_if_exception(lambda exc: isinstance(exc, httpx.TransportError | RetryableResponse)),
+        wait=_wait_with_retry_after(wait_exponential_jitter(multiplier=0.5, max=max_backoff)),
+        stop=stop_after_attempt(attempts),
+        sleep=sleep,
+        reraise=True,
+    )
 
 
 def _describe(response: httpx.Response) -> str:

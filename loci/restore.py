@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from loci.backup.reader import SIDE_LABELS, BackupFile, BackupFileError, edge_type, memory_record
-from loci.importer import RETRY_STATUSES, RetryableResponse, _describe, _json, _wait_with_retry_after
+from loci.importer import RETRY_STATUSES, RetryableResponse, _describe, _json, http_retrying
 from loci.schemas import canonical_id
 
 log = logging.getLogger(__name__)
@@ -300,13 +299,7 @@ class Restorer:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client, self.backup, self.journal, self.merge = client, backup, journal, merge
-        self._retrying = Retrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, httpx.TransportError | RetryableResponse)),
-            wait=_wait_with_retry_after(wait_exponential_jitter(multiplier=0.5, max=30.0)),
-            stop=stop_after_attempt(attempts),
-            sleep=sleep,
-            reraise=True,
-        )
+        self._retrying = http_retrying(attempts, sleep)
 
     def run(
         self,
