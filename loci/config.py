@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -208,14 +207,12 @@ class Settings(BaseModel):
         "CONSOLIDATION_PROTECTED_TYPES", default=("Decision", "Insight")
     )
 
-    # --- graph viewer (/viewer/*)
+    # --- the memory browser (/ui/, and /viewer/ for AutoMem's links)
     enable_graph_viewer: bool = env("ENABLE_GRAPH_VIEWER", default=True)
-    """False: /viewer/* answers 404."""
+    """False: /ui/* and /viewer/* answer 404."""
     viewer_allowed_origins: tuple[str, ...] = env("VIEWER_ALLOWED_ORIGINS", default=())
     """Origins whose pages may call the API from a browser (comma-separated, `*` for any); none by default,
     so a page on another site can never read the memories of a service open to this machine (loci/api/cors.py)."""
-    graph_viewer_url: str | None = env("GRAPH_VIEWER_URL", default=None)
-    """Where /viewer/* sends browsers (AutoMem's standalone graph viewer), an http(s) URL; unset: 503."""
 
     # --- sync between graph and vectors
     sync_check_interval_seconds: float = env("SYNC_CHECK_INTERVAL_SECONDS", default=3600, ge=0)
@@ -226,14 +223,6 @@ class Settings(BaseModel):
     def _split_types(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("graph_viewer_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        # browsers are sent there: a javascript: or data: URL would run in this origin's page
-        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
-            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("log_level", mode="before")

@@ -1,9 +1,8 @@
-"""The graph viewer API (/graph/*) and /viewer/*, against the real FalkorDB and vector store.
+"""The graph viewer API (/graph/*), against the real FalkorDB and vector store.
 
 Snapshot filters, edges only among the nodes shown, honest and deterministic sampling
-over the limit (paged by id), neighbourhoods by hops and by vector, counts, malformed
-numbers answered 400 naming the field, and the viewer's redirects, 503 and its page
-under a strict Content-Security-Policy.
+over the limit (paged by id), neighbourhoods by hops and by vector, counts, and malformed
+numbers answered 400 naming the field. The pages at /viewer/ are tests/test_ui_pages.py's.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from loci.services import Services
 from loci.stores.graph.explore import SnapshotFilter
 from loci.timeutil import iso, utcnow
 from tests.helpers import store
-
-VIEWER_URL = "https://viewer.example/app"
 
 
 def link(client: FlaskClient, source: str, target: str, kind: str = "RELATES_TO", strength: float = 0.5) -> None:
@@ -225,53 +222,8 @@ def test_types_and_relations(client: FlaskClient) -> None:
     assert all(re.fullmatch(r"#[0-9A-F]{6}", relations["colors"][name]) for name in relations["relations"])
 
 
-def test_graph_routes_need_the_token_and_the_viewer_does_not(make_app: Callable[..., Flask]) -> None:
-    client = make_app(api_token="graph-token", graph_viewer_url=VIEWER_URL).test_client()
+def test_graph_routes_need_the_token(make_app: Callable[..., Flask]) -> None:
+    client = make_app(api_token="graph-token").test_client()
     for path in ("/graph/snapshot", "/graph/stats", "/graph/types", "/graph/relations"):
         assert client.get(path).status_code == 401
         assert client.get(path, headers={"Authorization": "Bearer graph-token"}).status_code == 200
-    assert client.get("/viewer/").status_code == 200
-    assert client.get("/viewer/assets/app.js").status_code == 302
-
-
-# --- /viewer/*
-def test_viewer_without_a_url_is_503(client: FlaskClient) -> None:
-    for path in ("/viewer/", "/viewer/assets/index.js", "/viewer/memories"):
-        response = client.get(path)
-        assert response.status_code == 503 and "GRAPH_VIEWER_URL" in response.json["message"]
-
-
-def test_viewer_turned_off_is_404(make_app: Callable[..., Flask]) -> None:
-    client = make_app(enable_graph_viewer=False, graph_viewer_url=VIEWER_URL).test_client()
-    assert client.get("/viewer/").status_code == 404
-
-
-def test_viewer_assets_redirect_with_the_query(make_app: Callable[..., Flask]) -> None:
-    client = make_app(graph_viewer_url=VIEWER_URL).test_client()
-    for path, target in (
-        ("assets/index-abc.js?v=3", f"{VIEWER_URL}/assets/index-abc.js?v=3"),
-        ("favicon.ico", f"{VIEWER_URL}/favicon.ico"),
-        ("styles/Main.CSS?a=1&b=2", f"{VIEWER_URL}/styles/Main.CSS?a=1&b=2"),
-    ):
-        response = client.get(f"/viewer/{path}")
-        assert response.status_code == 302 and response.headers["Location"] == target
-
-
-def test_viewer_page_redirects_in_the_browser_under_a_strict_csp(make_app: Callable[..., Flask]) -> None:
-    client = make_app(graph_viewer_url=VIEWER_URL).test_client()
-    response = client.get('/viewer/memories?focus=a"b<c')
-    assert response.status_code == 200 and response.mimetype == "text/html"
-    csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
-    html = response.get_data(as_text=True)
-    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
-    assert len(scripts) == 1 and scripts[0][1].strip() == ""  # no inline script
-    source = re.search(r'src="([^"]+)"', scripts[0][0])
-    target = re.search(r'data-target="([^"]+)"', scripts[0][0])
-    assert source and target
-    assert target.group(1) == f"{VIEWER_URL}/memories?focus=a&#34;b&lt;c"  # the query kept, escaped in the page
-    script = client.get(source.group(1))
-    assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
-    code = script.get_data(as_text=True)
-    script.close()
-    assert 'searchParams.set("server", window.location.origin)' in code and "window.location.hash" in code

@@ -4,10 +4,10 @@ No Docker engine runs here, so the test does what the Dockerfile does, with the 
 set: the build context after `.dockerignore` (filtered by the Docker SDK's own rules),
 `pip install --no-deps` of it into a fresh virtual environment, then gunicorn with the
 image's command, from a directory holding no sources (the image removes them), until
-`/health` answers 200. The image installs the dependencies from
-requirements.txt in a layer of their own; here the fresh environment borrows them from the
-test's environment through a `.pth` line, and `pip check` proves the package's declared
-dependencies are all there.
+`/health` answers 200; then the memory browser's files are served from the installed
+package. The image installs the dependencies from requirements.txt in a layer of their own;
+here the fresh environment borrows them from the test's environment through a `.pth` line,
+and `pip check` proves the package's declared dependencies are all there.
 """
 
 from __future__ import annotations
@@ -111,6 +111,10 @@ def test_the_service_starts_from_the_image_file_set(tmp_path: Path) -> None:
                         break
             except OSError:
                 time.sleep(0.3)
+        # the memory browser's files travel inside the installed package
+        for path in ("/ui/", "/ui/js/app.js", "/ui/vendor/cytoscape.esm.min.js"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                assert response.status == 200 and response.read(), path
     finally:
         service.terminate()
         service.wait(timeout=60)

@@ -29,7 +29,7 @@ from loci.api import (
     recall,
     storage,
     stream,
-    viewer,
+    ui,
 )
 from loci.api.inputs import check_query_string
 from loci.services import Services
@@ -46,7 +46,7 @@ def init_app(app: Flask, svc: Services) -> None:
     blueprints = (
         health, memory, associations, recall, enrichment, entities, admin, consolidation, insights, stream, metrics
     )  # fmt: skip
-    for module in (*blueprints, graph, viewer, backup, openapi):
+    for module in (*blueprints, graph, ui, backup, openapi):
         app.register_blueprint(module.bp)
     mcp.init_app(app, svc.settings)  # /mcp, the MCP server over this API
 

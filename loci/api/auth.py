@@ -1,5 +1,6 @@
 """Authentication: the API token guards every route but /health, the API docs (/openapi.json, /docs
-and their files) and /viewer/* (pages without data); admin routes also need the admin token.
+and their files) and the memory browser's page and files (/ui/*, /viewer/*: no data in them);
+admin routes also need the admin token.
 
 API token: `Authorization: Bearer <token>`, `X-API-Key: <token>` or `?api_key=<token>`.
 Admin token: `X-Admin-Token`, `X-Admin-Api-Key` or `?admin_token=`. Both are compared in
@@ -24,7 +25,10 @@ from loci.errors import Forbidden, Unauthorized
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OPEN_ENDPOINTS = {"health.health", "static", "openapi.document", "openapi.docs", "viewer.index", "viewer.page"}
+OPEN_ENDPOINTS = {
+    *("health.health", "static", "openapi.document", "openapi.docs"),
+    *("ui.root", "ui.index", "ui.asset", "ui.viewer_index", "ui.viewer_page"),
+}
 ADMIN_ONLY_ENDPOINTS = {"backup.backup"}
 """Routes that check the admin token themselves and need no API token (AutoMem's /backup)."""
 

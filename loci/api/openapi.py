@@ -201,9 +201,9 @@ def _path_parameters(op: Op) -> list[Parameter]:
     if "{slug}" in op.path:
         return [_parameter("slug", "path", {"type": "string"}, True, "An entity's slug, alias or id.")]
     if "{filename}" in op.path:
-        return [_parameter("filename", "path", {"type": "string"}, True, "A path under loci/static/.")]
+        return [_parameter("filename", "path", {"type": "string"}, True, "A file's path.")]
     if "{path}" in op.path:
-        return [_parameter("path", "path", {"type": "string"}, True, "A path of the graph viewer.")]
+        return [_parameter("path", "path", {"type": "string"}, True, "A page path of AutoMem's viewer.")]
     return []
 
 

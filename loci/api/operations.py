@@ -188,10 +188,15 @@ OPERATIONS: tuple[Op, ...] = (
        {200: responses.GraphTypes}, READ),
     Op("/graph/relations", "get", "graph.relations", "Relation types and their colours", "graph",
        {200: responses.GraphRelations}, READ),
-    Op("/viewer/", "get", "viewer.index", "Opens the graph viewer (GRAPH_VIEWER_URL); 503 when none is set",
-       "graph", {200: "text/html", 302: "text/html"}, (*OPEN, 404, 503), auth="open"),
-    Op("/viewer/{path}", "get", "viewer.page", "A page (200, HTML) or file (302) of the graph viewer", "graph",
-       {200: "text/html", 302: "text/html"}, (*OPEN, 404, 503), auth="open"),
+    Op("/ui", "get", "ui.root", "On to /ui/", "ui", {308: "text/html"}, (*OPEN, 404), auth="open"),
+    Op("/ui/", "get", "ui.index", "The memory browser (no data in the page; it asks for the API token)", "ui",
+       {200: "text/html"}, (*OPEN, 404), auth="open"),
+    Op("/ui/{filename}", "get", "ui.asset", "A file of the memory browser", "ui", {200: "*/*"}, (*OPEN, 404),
+       auth="open"),
+    Op("/viewer/", "get", "ui.viewer_index", "The memory browser, at AutoMem's viewer address", "ui",
+       {200: "text/html"}, (*OPEN, 404), auth="open"),
+    Op("/viewer/{path}", "get", "ui.viewer_page", "The memory browser for a page path; 404 for a file path", "ui",
+       {200: "text/html"}, (*OPEN, 404), auth="open"),
 )  # fmt: skip
 
 ERROR_MEANINGS = {
