@@ -115,13 +115,17 @@ def test_time_windows_hold_at_both_ends(graph: GraphStore) -> None:
         (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ALL), {"x"}),
         (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ANY), {"x", "z"}),
         (MemoryFilter(excluded_types=("Decision",)), {"y", "z"}),
+        (MemoryFilter(types=("Decision", "Habit")), {"x", "z"}),
+        (MemoryFilter(min_importance=0.5), {"x", "y"}),
+        (MemoryFilter(min_importance=0.8), {"x"}),
+        (MemoryFilter(types=("Context",), min_importance=0.3), {"y"}),
     ],
 )
 def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected: set[str]) -> None:
     by_name = {
-        "x": make_memory("x", tags=["Project:Loci", "urgent"], type="Decision"),
+        "x": make_memory("x", tags=["Project:Loci", "urgent"], type="Decision", importance=0.8),
         "y": make_memory("y", tags=["project/other"]),
-        "z": make_memory("z", tags=["urgent"]),
+        "z": make_memory("z", tags=["urgent"], type="Habit", importance=0.2),
     }
     graph.memories.create(list(by_name.values()))
     found = {m.id for m in graph.search.list_memories(where, "importance", 50)}

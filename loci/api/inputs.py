@@ -99,7 +99,7 @@ def check_query_string() -> None:
 
 LIST_QUERY_PARAMS = frozenset(
     {"tags", "exclude_tags", "queries", "ids", "relationship_types", "priority_ids", "context_tags", "context_types"}
-    | {"types"}  # /graph/snapshot
+    | {"types", "type"}  # /graph/snapshot, /recall, /memories
 )
 """Query parameters that take several values (repeated, or comma-separated); their values are merged."""
 

@@ -75,6 +75,12 @@ def filter_clause(where: MemoryFilter, var: str = "m") -> tuple[str, dict[str, A
     if where.excluded_types:
         parts.append(f"NOT {var}.type IN $f_excluded_types")
         params["f_excluded_types"] = list(where.excluded_types)
+    if where.types:
+        parts.append(f"{var}.type IN $f_types")
+        params["f_types"] = list(where.types)
+    if where.min_importance is not None:  # a node without one reads as 0.5, as Memory.from_node reads it
+        parts.append(f"coalesce({var}.importance, 0.5) >= $f_min_importance")
+        params["f_min_importance"] = where.min_importance
     if where.tags:
         field = f"{var}.{where.tag_field}"
         if where.tag_mode is TagMode.ALL:
