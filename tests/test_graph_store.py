@@ -134,6 +134,24 @@ def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected:
     assert {m.id for m in by_name.values() if where.matches(m)} == found
 
 
+def test_newest_page_walks_ties_without_repeats_or_gaps(graph: GraphStore) -> None:
+    # many memories share each timestamp, so most page ends fall inside a tie, where the id decides
+    stamps = ["2026-01-10T12:00:00+00:00", "2026-01-10T12:00:00.000001+00:00", "2026-02-01T00:00:00+00:00"]
+    memories = [make_memory(f"m{n}", timestamp=stamps[n % 3]) for n in range(30)]
+    graph.memories.create(memories)
+    expected = [m.id for m in sorted(memories, key=lambda m: (epoch(m.timestamp), m.id), reverse=True)]
+    seen: list[str] = []
+    after: tuple[float, str] | None = None
+    for _ in range(20):
+        page = graph.search.newest_page(MemoryFilter(), after, 4)
+        seen += [m.id for m in page]
+        if len(page) < 4:
+            break
+        last = page[-1]
+        after = (epoch(last.timestamp) or 0.0, last.id)
+    assert seen == expected
+
+
 def test_by_tag_pages_and_deletes(graph: GraphStore) -> None:
     tagged = [make_memory(f"t{n}", tags=["Batch"], importance=n / 10) for n in range(5)]
     graph.memories.create([*tagged, make_memory("other", tags=["keep"])])
