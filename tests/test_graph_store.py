@@ -115,19 +115,41 @@ def test_time_windows_hold_at_both_ends(graph: GraphStore) -> None:
         (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ALL), {"x"}),
         (MemoryFilter(tags=("project:loci", "urgent"), tag_mode=TagMode.ANY), {"x", "z"}),
         (MemoryFilter(excluded_types=("Decision",)), {"y", "z"}),
+        (MemoryFilter(types=("Decision", "Habit")), {"x", "z"}),
+        (MemoryFilter(min_importance=0.5), {"x", "y"}),
+        (MemoryFilter(min_importance=0.8), {"x"}),
+        (MemoryFilter(types=("Context",), min_importance=0.3), {"y"}),
     ],
 )
 def test_list_memories_filters(graph: GraphStore, where: MemoryFilter, expected: set[str]) -> None:
     by_name = {
-        "x": make_memory("x", tags=["Project:Loci", "urgent"], type="Decision"),
+        "x": make_memory("x", tags=["Project:Loci", "urgent"], type="Decision", importance=0.8),
         "y": make_memory("y", tags=["project/other"]),
-        "z": make_memory("z", tags=["urgent"]),
+        "z": make_memory("z", tags=["urgent"], type="Habit", importance=0.2),
     }
     graph.memories.create(list(by_name.values()))
     found = {m.id for m in graph.search.list_memories(where, "importance", 50)}
     assert found == {by_name[name].id for name in expected}
     # the same filter applied in Python agrees with the Cypher one
     assert {m.id for m in by_name.values() if where.matches(m)} == found
+
+
+def test_newest_page_walks_ties_without_repeats_or_gaps(graph: GraphStore) -> None:
+    # many memories share each timestamp, so most page ends fall inside a tie, where the id decides
+    stamps = ["2026-01-10T12:00:00+00:00", "2026-01-10T12:00:00.000001+00:00", "2026-02-01T00:00:00+00:00"]
+    memories = [make_memory(f"m{n}", timestamp=stamps[n % 3]) for n in range(30)]
+    graph.memories.create(memories)
+    expected = [m.id for m in sorted(memories, key=lambda m: (epoch(m.timestamp), m.id), reverse=True)]
+    seen: list[str] = []
+    after: tuple[float, str] | None = None
+    for _ in range(20):
+        page = graph.search.newest_page(MemoryFilter(), after, 4)
+        seen += [m.id for m in page]
+        if len(page) < 4:
+            break
+        last = page[-1]
+        after = (epoch(last.timestamp) or 0.0, last.id)
+    assert seen == expected
 
 
 def test_by_tag_pages_and_deletes(graph: GraphStore) -> None:

@@ -7,6 +7,8 @@ refusal is an `InvalidRequest` (400) naming the field.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from typing import Any
@@ -15,6 +17,7 @@ from flask import current_app, request
 from werkzeug.datastructures import MultiDict
 
 from loci.errors import InvalidRequest
+from loci.model import Memory, epoch
 from loci.schemas import canonical_id
 from loci.services import Services
 
@@ -99,7 +102,7 @@ def check_query_string() -> None:
 
 LIST_QUERY_PARAMS = frozenset(
     {"tags", "exclude_tags", "queries", "ids", "relationship_types", "priority_ids", "context_tags", "context_types"}
-    | {"types"}  # /graph/snapshot
+    | {"types", "type"}  # /graph/snapshot, /recall, /memories
 )
 """Query parameters that take several values (repeated, or comma-separated); their values are merged."""
 
@@ -136,3 +139,33 @@ def int_param(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         raise InvalidRequest(f"Invalid '{name}': must be an integer", field=name) from None
     return max(low, min(high, value))
+
+
+def page_cursor(memory: Memory) -> str | None:
+    """The opaque cursor of the page after `memory`: "<timestamp_epoch>:<id>", base64url without padding.
+
+    The epoch is computed again from the timestamp, as `Memory.to_node` computed the stored one,
+    rather than read from the graph: FalkorDB answers doubles rounded to 15 digits, and the
+    rounded value would skip or repeat memories stored within a microsecond of it.
+    """
+    seconds = epoch(memory.timestamp)
+    if seconds is None:
+        return None
+    return base64.urlsafe_b64encode(f"{seconds!r}:{memory.id}".encode()).decode().rstrip("=")
+
+
+def cursor_param(name: str = "cursor") -> tuple[float, str] | None:
+    """A `page_cursor` from the query string as (timestamp_epoch, id); None when absent; 400 naming it if malformed."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        text = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True).decode("ascii")
+        seconds, memory_id = text.split(":", 1)
+        position = float(seconds), memory_id
+        valid = math.isfinite(position[0]) and canonical_id(memory_id) == memory_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidRequest(f"Invalid '{name}': not a cursor this API gave (pass next_cursor as it is)", field=name)
+    return position

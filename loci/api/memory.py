@@ -1,4 +1,4 @@
-"""Memory routes: store, fetch, update, delete one memory; list or delete by tag."""
+"""Memory routes: store, fetch, update, delete one memory; list or delete by tag; browse newest first."""
 
 from __future__ import annotations
 
@@ -8,16 +8,27 @@ from typing import Any, TypedDict
 from flask import Blueprint, jsonify, request
 
 from loci.api.idempotency import idempotent
-from loci.api.inputs import int_param, json_object, memory_id_param, query_values, services
+from loci.api.inputs import (
+    cursor_param,
+    int_param,
+    json_object,
+    memory_id_param,
+    page_cursor,
+    query_values,
+    services,
+)
 from loci.errors import InvalidRequest
 from loci.model import StageStatus, tag_keys_from_query
-from loci.schemas import MemoryStatus, PatchMemory, StoreBatch, StoreMemory, parse
+from loci.schemas import MemoryListing, MemoryStatus, PatchMemory, StoreBatch, StoreMemory, parse
 from loci.services import Services
+from loci.stores.filters import MemoryFilter
 
 bp = Blueprint("memory", __name__)
 
 BY_TAG_DEFAULT_LIMIT = 20
 BY_TAG_MAX_LIMIT = 200
+LIST_DEFAULT_LIMIT = 50
+LIST_MAX_LIMIT = 200
 
 
 @bp.post("/memory")
@@ -169,3 +180,24 @@ def delete_by_tag() -> Any:
     keys = tag_keys_param()
     deleted = services().writer.delete_by_tag(keys)
     return jsonify({"status": "success", "tags": keys, "deleted_count": deleted})
+
+
+@bp.get("/memories")
+def listing() -> Any:
+    """Memories newest first (by timestamp, then id), a page at a time: pass `next_cursor` back as
+    `cursor` for the next page. Browsing, not recall: reading them does not count as an access
+    (`last_accessed` stays as it is)."""
+    query = parse(MemoryListing, query_values(request.args))
+    limit = int_param("limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
+    where = MemoryFilter(types=tuple(query.types), include_archived=query.include_archived)
+    found = services().graph.search.newest_page(where, cursor_param(), limit + 1)
+    page = found[:limit]
+    return jsonify(
+        {
+            "status": "success",
+            "memories": [m.to_api() for m in page],
+            "count": len(page),
+            "limit": limit,
+            "next_cursor": page_cursor(page[-1]) if len(found) > limit else None,
+        }
+    )

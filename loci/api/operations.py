@@ -26,6 +26,7 @@ from loci.schemas import (
     EntityPage,
     GraphNeighborsQuery,
     GraphSnapshotQuery,
+    MemoryListing,
     MemoryStatus,
     PatchMemory,
     Reprocess,
@@ -47,6 +48,11 @@ class ByTagQuery(BaseModel):
     )
     limit: int = Field(20, description="Clamped to 1..200.")
     offset: int = Field(0, description="Clamped to 0 or more.")
+
+
+class MemoriesQuery(MemoryListing):
+    limit: int = Field(50, description="Clamped to 1..200.")
+    cursor: str | None = Field(None, description="The `next_cursor` of the previous page; absent for the first.")
 
 
 class BackupQuery(BaseModel):
@@ -119,6 +125,8 @@ OPERATIONS: tuple[Op, ...] = (
        {200: responses.PipelineStatus}, (*READ, 413), MemoryStatus),
     Op("/memory/by-tag", "get", "memory.by_tag", "Memories having any of the tags, paged", "memories",
        {200: responses.TaggedPage}, READ, query=ByTagQuery),
+    Op("/memories", "get", "memory.listing", "Memories newest first, paged by cursor (Loci)", "memories",
+       {200: responses.MemoryPage}, READ, query=MemoriesQuery),
     Op("/memory/by-tag", "delete", "memory.delete_by_tag", "Delete memories having any of the tags", "memories",
        {200: responses.TaggedDeleted}, WRITE, query=ByTagQuery),
     Op(f"/memory/{ID_PATH}", "get", "memory.get", "One memory", "memories",

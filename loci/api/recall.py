@@ -20,6 +20,7 @@ from loci.recall.candidates import Candidate
 from loci.recall.params import RecallParams
 from loci.recall.result import RecallResult
 from loci.recall.run import recall as recall_memories
+from loci.stores.filters import MemoryFilter
 from loci.timeutil import utcnow
 
 bp = Blueprint("recall", __name__)
@@ -100,12 +101,7 @@ def response_body(result: RecallResult) -> dict[str, Any]:
     }
     if params.queries:
         body["queries"] = params.queries
-    if where.tags:
-        body["tags"] = list(where.tags)
-    if where.exclude_tags:
-        body["exclude_tags"] = list(where.exclude_tags)
-    if where.start or where.end:
-        body["time_window"] = {"start": where.start, "end": where.end}
+    body.update(_filters(where))
     if params.expand_relations:
         body["expansion"] = {
             "enabled": True,
@@ -142,6 +138,18 @@ def response_body(result: RecallResult) -> dict[str, Any]:
     if result.warnings:
         body["warnings"] = result.warnings
     return body
+
+
+def _filters(where: MemoryFilter) -> dict[str, Any]:
+    """The filters the request gave, as the filter applied them (tags in comparison form, types canonical)."""
+    given: dict[str, Any] = {
+        "tags": list(where.tags),
+        "exclude_tags": list(where.exclude_tags),
+        "types": list(where.types),  # Loci's
+        "min_importance": where.min_importance,  # Loci's
+        "time_window": {"start": where.start, "end": where.end} if where.start or where.end else None,
+    }
+    return {name: value for name, value in given.items() if value not in (None, [])}
 
 
 def _state_filter(result: RecallResult) -> dict[str, Any]:

@@ -128,6 +128,8 @@ class Recall:
             start=start,
             end=end,
             excluded_types=self.sources.settings.recall_excluded_types,
+            types=tuple(params.types),
+            min_importance=params.min_importance,
         )
 
     @property
@@ -140,7 +142,7 @@ class Recall:
     def fetch_size(self) -> int:
         settings, limit = self.sources.settings, self.params.limit
         size = max(limit, min(limit * settings.recall_vector_overfetch, settings.recall_vector_fetch_cap))
-        if self.where.tags:
+        if self.where.tags or self.where.min_importance:  # importance is checked on the graph, after the search
             size = max(limit, min(max(size, settings.recall_max_limit), settings.recall_vector_fetch_cap))
         return size
 

@@ -25,8 +25,8 @@ from pydantic import (
 
 from loci.config import RecencyBias
 from loci.errors import InvalidRequest
-from loci.model import MEMORY_TYPES, normalize_type, tag_keys_from_query
-from loci.schemas import Embedding, MemoryIds, Timestamp, parse
+from loci.model import tag_keys_from_query
+from loci.schemas import Embedding, MemoryIds, MemoryTypes, Timestamp, parse
 from loci.stores.filters import TagMatch, TagMode
 
 
@@ -49,18 +49,6 @@ MAX_QUERIES = 10
 MAX_PRIORITY_IDS = 100
 NOT_RECALL_PARAMS = frozenset({"api_key", "admin_token"})
 """Query parameters the API reads before recall (credentials)."""
-
-
-def _types(value: Any) -> list[str]:
-    """Memory types, repeated or comma-separated, each named as Loci knows it (an unknown one is a 400)."""
-    names = [part.strip() for item in (value if isinstance(value, list) else [value]) for part in str(item).split(",")]
-    types = []
-    for name in filter(None, names):
-        kind = normalize_type(name)
-        if kind is None:
-            raise ValueError(f"unknown type {name!r}; known: {', '.join(MEMORY_TYPES)}")
-        types.append(kind)
-    return list(dict.fromkeys(types))
 
 
 def _tag_keys(value: Any) -> list[str]:
@@ -100,6 +88,11 @@ class RecallParams(BaseModel):
     tag_mode: TagMode = TagMode.ANY
     tag_match: TagMatch = TagMatch.PREFIX
     exclude_tags: TagKeys = []
+    # Loci's own filters (AutoMem has neither): the record decides, vector payloads only narrow the search
+    types: MemoryTypes = Field([], validation_alias=AliasChoices("types", "type"))
+    """Only memories of these types; an unknown type is a 400 listing the known ones."""
+    min_importance: UnitScore = None
+    """Only memories at least this important (clamped to 0..1)."""
     time_query: str | None = Field(None, validation_alias=AliasChoices("time_query", "time"))
     start: Timestamp = None
     end: Timestamp = None
@@ -134,7 +127,7 @@ class RecallParams(BaseModel):
     language: str | None = Field(None, validation_alias=AliasChoices("language", "lang"))
     active_path: str | None = Field(None, validation_alias=AliasChoices("active_path", "file_path", "focus_path"))
     context_tags: TagKeys = []
-    context_types: Annotated[list[str], BeforeValidator(_types)] = []
+    context_types: MemoryTypes = []
     state_debug: Flag = False
     ignored: list[str] = Field(default=[], exclude=True)
     """Parameters given that recall does not know (named in the response's warnings)."""

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from loci.errors import InvalidRequest
+from loci.model import MEMORY_TYPES, normalize_type
 from loci.timeutil import iso, parse_timestamp
 
 MAX_TAGS = 200
@@ -78,7 +79,21 @@ def _embedding(value: Any, info: ValidationInfo) -> Any:
     return vector
 
 
+def _memory_types(value: Any) -> list[str]:
+    """Memory types, repeated or comma-separated, each named as Loci knows it (an unknown one is a 400)."""
+    names = [part.strip() for item in (value if isinstance(value, list) else [value]) for part in str(item).split(",")]
+    types = []
+    for name in filter(None, names):
+        kind = normalize_type(name)
+        if kind is None:
+            raise ValueError(f"unknown type {name!r}; known: {', '.join(MEMORY_TYPES)}")
+        types.append(kind)
+    return list(dict.fromkeys(types))
+
+
 UnitFloat = Annotated[float, BeforeValidator(_not_bool), Field(ge=0.0, le=1.0)]
+MemoryTypes = Annotated[list[str], BeforeValidator(_memory_types)]
+"""Memory types in canonical form (aliases such as `fact` resolved), repeated or comma-separated."""
 Timestamp = Annotated[str | None, BeforeValidator(_timestamp)]
 Tags = Annotated[list[str], BeforeValidator(_tags)]
 Embedding = Annotated[list[float] | None, BeforeValidator(_embedding)]

@@ -1,4 +1,4 @@
-"""Request models for memories: store, batch store, PATCH, pipeline status, re-enrichment, associations.
+"""Request models for memories: store, batch store, PATCH, pipeline status, re-enrichment, associations, listing.
 
 Store and PATCH share one set of field rules (`MemoryFields`); PATCH is the same model
 with every field optional. Limits that depend on settings (content length, vector size,
@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,10 +27,12 @@ from loci.schemas.fields import (
     Embedding,
     MemoryId,
     MemoryIds,
+    MemoryTypes,
     Tags,
     Timestamp,
     UnitFloat,
 )
+from loci.schemas.graph import QueryFlag
 from loci.timeutil import parse_timestamp
 
 
@@ -116,6 +119,19 @@ def _relation_type(value: Any) -> Any:
     if name not in {t.value for t in AUTHORABLE_RELATIONS}:
         raise ValueError(f"must be one of {', '.join(t.value for t in AUTHORABLE_RELATIONS)}")
     return RelationType(name)
+
+
+class MemoryListing(BaseModel):
+    """GET /memories's filters (its `limit` and `cursor` are read by `int_param` and `cursor_param`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    types: MemoryTypes = Field(
+        [],
+        validation_alias=AliasChoices("type", "types"),
+        description="Only memories of these types (repeated or comma-separated); an unknown type is a 400.",
+    )
+    include_archived: QueryFlag = Field(False, description="Also archived memories.")
 
 
 STATUS_LIMIT = 10_000

@@ -7,6 +7,8 @@ candidate, so results obey the record even when a vector payload lags behind.
 
 The vector filters leave out `archived`: qdrant-edge 0.9 turns a boolean `MatchValue`
 into an integer and never matches it, so archived memories are dropped on the graph side.
+They leave out `min_importance` too: a payload's importance can be lower than the record's
+for a while (below), and a vector filter must never hide a memory the record lets through.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class MemoryFilter:
     end: str | None = None
     """Inclusive upper bound on `timestamp`."""
     excluded_types: tuple[str, ...] = field(default_factory=tuple)
+    types: tuple[str, ...] = ()
+    """Only memories of these types (none: any type). The vector filters apply it, as they do
+    `excluded_types`: a type changed by PATCH (or the LLM classifier) reaches the payload with
+    the embedding worker's next pass, until which the graph side alone finds the memory by it."""
+    min_importance: float | None = None
+    """Only memories at least this important. Graph side only: after PATCH /memory raises a
+    memory's importance, its vector payload keeps the old value until the embedding worker
+    rewrites it, so a filter on the payload would hide a memory that qualifies."""
     include_archived: bool = False
 
     @property
@@ -54,6 +64,10 @@ class MemoryFilter:
         if not self.include_archived and memory.archived:
             return False
         if memory.type in self.excluded_types:
+            return False
+        if self.types and memory.type not in self.types:
+            return False
+        if self.min_importance is not None and memory.importance < self.min_importance:
             return False
         if self.start and memory.timestamp < self.start:
             return False

@@ -239,6 +239,9 @@ def to_edge_filter(where: MemoryFilter) -> qe.Filter | None:
         must_not.append(qe.FieldCondition(key="tag_prefixes", match=qe.MatchAny(list(where.exclude_tags))))
     if where.excluded_types:
         must_not.append(qe.FieldCondition(key="type", match=qe.MatchAny(list(where.excluded_types))))
+    if where.types:
+        must.append(qe.FieldCondition(key="type", match=qe.MatchAny(list(where.types))))
+    # no condition on importance: a payload's can lag below the record's (MemoryFilter.min_importance)
     if where.start or where.end:
         must.append(qe.FieldCondition(key="timestamp", range=qe.RangeDateTime(gte=where.start, lte=where.end)))
     if not must and not must_not:

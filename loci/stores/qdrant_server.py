@@ -209,6 +209,9 @@ def to_client_filter(where: MemoryFilter) -> models.Filter | None:
         must_not.append(models.FieldCondition(key="tag_prefixes", match=models.MatchAny(any=list(where.exclude_tags))))
     if where.excluded_types:
         must_not.append(models.FieldCondition(key="type", match=models.MatchAny(any=list(where.excluded_types))))
+    if where.types:
+        must.append(models.FieldCondition(key="type", match=models.MatchAny(any=list(where.types))))
+    # no condition on importance: a payload's can lag below the record's (MemoryFilter.min_importance)
     if where.start or where.end:
         bounds = models.DatetimeRange(gte=_moment(where.start), lte=_moment(where.end))
         must.append(models.FieldCondition(key="timestamp", range=bounds))

@@ -1,4 +1,5 @@
-"""Response models of the memory routes: store, batch, status, fetch, update, delete, by tag, associations, related."""
+"""Response models of the memory routes: store, batch, status, fetch, update, delete, by tag, listing,
+associations, related."""
 
 from __future__ import annotations
 
@@ -102,6 +103,16 @@ class TaggedPage(Body):
     offset: int
     has_more: bool
     memories: list[Memory]
+
+
+class MemoryPage(Body):
+    """GET /memories: newest first."""
+
+    status: Literal["success"]
+    memories: list[Memory]
+    count: int
+    limit: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class TaggedDeleted(Body):

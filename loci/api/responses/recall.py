@@ -112,6 +112,8 @@ class Recalled(Body):
     queries: list[str] | None = None
     tags: list[str] | None = None
     exclude_tags: list[str] | None = None
+    types: list[str] | None = Field(None, description="Loci: only memories of these types were recalled.")
+    min_importance: float | None = Field(None, description="Loci: only memories at least this important.")
     time_window: TimeWindow | None = None
     expansion: Expansion | None = None
     entity_expansion: EntityExpansion | None = None

