@@ -23,7 +23,13 @@ export async function render(view, ctx) {
     stages,
     h("div", { class: "columns" }, stores, schedule),
     importCard(),
-    h("section", { class: "card", "aria-labelledby": "events-title" }, h("h2", { id: "events-title" }, "Live events"), events),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "events-title" },
+      h("h2", { id: "events-title" }, "Live events"),
+      h("p", { class: "muted", id: "events-empty" }, "Stores, enrichment and scheduled runs appear here as they happen."),
+      events,
+    ),
   );
 
   let previous = null; // the last health answer and when it came, for rates
@@ -50,6 +56,7 @@ export async function render(view, ctx) {
   };
 
   const unsubscribe = ctx.onEvent((event) => {
+    document.getElementById("events-empty")?.remove();
     events.prepend(eventItem(event));
     while (events.children.length > EVENTS_SHOWN) events.lastChild.remove();
     soon();

@@ -35,8 +35,9 @@ export async function render(view, id, ctx) {
         colour: colourOf(ctx.palette.types, node.type),
         size: 16 + 26 * (node.importance ?? 0.5),
         type: node.type,
+        ring: node.id === id ? 10 : 9 - (node.hops ?? 9), // the centre, then by hops, nearest-by-meaning outside
       },
-      classes: node.id === id ? "centre" : "",
+      classes: [node.id === id ? "centre" : "", id ? "" : "crowded"].join(" ").trim(),
     })),
     ...data.edges.map((edge) => ({
       data: {
@@ -54,7 +55,7 @@ export async function render(view, id, ctx) {
     container: canvas,
     elements,
     style: STYLE,
-    layout: id ? { name: "concentric", concentric: (node) => (node.id() === id ? 2 : 1), levelWidth: () => 1, animate: false, minNodeSpacing: 60 }
+    layout: id ? { name: "concentric", concentric: (node) => node.data("ring"), levelWidth: () => 1, animate: false, minNodeSpacing: 40 }
       : { name: "cose", animate: false, randomize: false, numIter: 800, nodeRepulsion: () => 9000, idealEdgeLength: () => 60 },
     minZoom: 0.05,
     maxZoom: 4,
@@ -69,7 +70,7 @@ export async function render(view, id, ctx) {
     if (action === "fit") cy.fit(undefined, 30);
     else if (action) cy.zoom({ level: cy.zoom() * (action === "in" ? 1.3 : 1 / 1.3), renderedPosition: { x: canvas.clientWidth / 2, y: canvas.clientHeight / 2 } });
   });
-  fill(legend, legendItems(data, ctx));
+  fill(legend, legendItems(data, ctx, cy));
   lists.append(listView(data, ctx));
   return () => cy.destroy();
 }
@@ -143,7 +144,7 @@ function zoomBar() {
   );
 }
 
-function legendItems(data, ctx) {
+function legendItems(data, ctx, cy) {
   const types = [...new Set(data.nodes.map((node) => node.type))].sort();
   const relations = [...new Set(data.edges.map((edge) => edge.type))].sort();
   const swatch = (colour, text, kind) => {
@@ -151,9 +152,20 @@ function legendItems(data, ctx) {
     item.style.setProperty("--swatch", colour);
     return item;
   };
+  // each relation is a toggle: hiding the densest ones (PRECEDED_BY, SIMILAR_TO) shows the rest
+  const toggle = (rel) => {
+    const button = h("button", { type: "button", class: `swatch edge${rel === SIMILAR ? " dashed" : ""}`, "aria-pressed": "true", "data-relation": rel }, rel);
+    button.style.setProperty("--swatch", rel === SIMILAR ? "#94A3B8" : colourOf(ctx.palette.relations, rel));
+    button.addEventListener("click", () => {
+      const shown = button.getAttribute("aria-pressed") !== "true";
+      button.setAttribute("aria-pressed", String(shown));
+      cy.edges().filter((edge) => edge.data("type") === rel).toggleClass("hidden", !shown);
+    });
+    return h("li", {}, button);
+  };
   return [
     h("ul", { class: "legend-list", "aria-label": "Memory types" }, types.map((type) => swatch(colourOf(ctx.palette.types, type), type, "node"))),
-    h("ul", { class: "legend-list", "aria-label": "Relations" }, relations.map((rel) => swatch(rel === SIMILAR ? "#94A3B8" : colourOf(ctx.palette.relations, rel), rel, rel === SIMILAR ? "edge dashed" : "edge"))),
+    h("ul", { class: "legend-list", "aria-label": "Relations shown (press to hide or show)" }, relations.map(toggle)),
   ];
 }
 
@@ -220,4 +232,6 @@ const STYLE = [
     },
   },
   { selector: "edge.similar", style: { "line-style": "dashed", "target-arrow-shape": "none", opacity: 0.6 } },
+  { selector: "edge.hidden", style: { display: "none" } },
+  { selector: "node.crowded", style: { "min-zoomed-font-size": 14 } }, // the whole graph: labels once zoomed in
 ];
