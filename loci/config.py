@@ -27,6 +27,13 @@ class EmbeddingProviderName(StrEnum):
     PLACEHOLDER = "placeholder"
 
 
+class VectorStoreName(StrEnum):
+    QDRANT = "qdrant"
+    """Qdrant: embedded (qdrant-edge in LOCI_DATA_DIR) unless QDRANT_URL / QDRANT_HOST names a server."""
+    FALKORDB = "falkordb"
+    """FalkorDB's own vector index: the vector on the memory's node, in the graph's database."""
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
@@ -95,6 +102,10 @@ class Settings(BaseModel):
     """The embedded server's fsync policy (docs/performance.md, Durability)."""
 
     # --- vectors
+    vector_store: VectorStoreName = env("VECTOR_STORE", default=VectorStoreName.QDRANT)
+    falkordb_ef_runtime: int = env("LOCI_FALKORDB_EF_RUNTIME", default=40, ge=1, le=4096)
+    """With VECTOR_STORE=falkordb: candidates the HNSW walk keeps per query (at least the limit asked
+    for); higher finds more of the true nearest neighbours at a cost in latency (docs/performance.md)."""
     qdrant_url: str | None = env("QDRANT_URL", default=None)
     qdrant_host: str | None = env("QDRANT_HOST", default=None)
     qdrant_port: int = env("QDRANT_PORT", default=6333, ge=1, le=65535)
@@ -276,6 +287,8 @@ class Settings(BaseModel):
             raise ConfigError("EMBEDDING_RETRY_MAX_SECONDS must be >= EMBEDDING_RETRY_BASE_SECONDS")
         if self.enrichment_retry_max_seconds < self.enrichment_retry_base_seconds:
             raise ConfigError("ENRICHMENT_RETRY_MAX_SECONDS must be >= ENRICHMENT_FAILURE_BACKOFF_SECONDS")
+        if self.vector_store is VectorStoreName.FALKORDB and self.qdrant_location:
+            raise ConfigError("VECTOR_STORE=falkordb keeps vectors in FalkorDB: unset QDRANT_URL / QDRANT_HOST")
         if 0 < self.consolidation_archive_threshold <= self.consolidation_delete_threshold:
             raise ConfigError("CONSOLIDATION_ARCHIVE_THRESHOLD must be above CONSOLIDATION_DELETE_THRESHOLD")
 
@@ -293,6 +306,11 @@ class Settings(BaseModel):
         if self.qdrant_host:
             return f"http://{self.qdrant_host}:{self.qdrant_port}"
         return None
+
+    @property
+    def embedded_qdrant(self) -> bool:
+        """True when vectors live in the embedded Qdrant under LOCI_DATA_DIR/qdrant."""
+        return self.vector_store is VectorStoreName.QDRANT and self.qdrant_location is None
 
     @property
     def bind_host(self) -> str:

@@ -33,6 +33,10 @@ class Stage(StrEnum):
     ENRICHMENT = "enrichment"
 
 
+EMBEDDING_PROPERTY = "embedding"
+"""The node property holding a memory's vector with VECTOR_STORE=falkordb (loci/stores/falkordb_vectors.py).
+Not part of the record: `from_node` leaves it out, so it never reaches the API or a rewrite of the node."""
+
 MEMORY_TYPES: tuple[str, ...] = ("Decision", "Pattern", "Preference", "Style", "Habit", "Insight", "Context", "Memory")
 """Types a client may store. The first seven are AutoMem's canonical set; `Memory` is the
 classifier's fallback when nothing matched."""
@@ -250,7 +254,9 @@ class Memory:
     @classmethod
     def from_node(cls, props: dict[str, Any]) -> Memory:
         known = {name for name in cls.__dataclass_fields__ if name != "extra"}
-        derived = {"tag_prefixes", "tag_keys", "content_hash", "processed", "enriched", "timestamp_epoch"}
+        derived = {
+            "tag_prefixes", "tag_keys", "content_hash", "processed", "enriched", "timestamp_epoch", EMBEDDING_PROPERTY,
+        }  # fmt: skip
         extra = {key: value for key, value in props.items() if key not in known and key not in derived}
         return cls(
             id=props["id"],

@@ -125,7 +125,7 @@ class Services:
             graph.ping()
             graph.ensure_schema()
             dimension = configured_dimension(settings)
-            vectors = open_vector_store(settings, dimension, disk)
+            vectors = open_vector_store(settings, dimension, disk, graph=graph)
             undo.callback(vectors.close)
             metrics = Metrics()
             provider = MeteredProvider(open_provider(settings, vectors.dimension), metrics)
@@ -262,11 +262,11 @@ def entity_extractor(preferred: str) -> EntityExtractor:
 def local_data_dirs(settings: Settings) -> list[Path]:
     """Directories the embedded stores write to (none for external servers)."""
     dirs = [settings.data_dir / "falkordb"] if settings.embedded_falkordb else []
-    return dirs + ([settings.data_dir / "qdrant"] if settings.qdrant_location is None else [])
+    return dirs + ([settings.data_dir / "qdrant"] if settings.embedded_qdrant else [])
 
 
 def _uses_data_dir(settings: Settings) -> bool:
-    return settings.embedded_falkordb or settings.qdrant_location is None
+    return settings.embedded_falkordb or settings.embedded_qdrant
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

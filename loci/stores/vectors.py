@@ -1,12 +1,14 @@
 """VectorStore: the interface recall and the pipeline use, and the choice of implementation.
 
-Two implementations speak it:
+Three implementations speak it (VECTOR_STORE chooses between Qdrant and FalkorDB):
 - `QdrantServerStore` (`loci.stores.qdrant_server`): qdrant-client against a Qdrant server
   (QDRANT_URL / QDRANT_HOST), or qdrant-client's in-process local mode for `QDRANT_URL=:memory:`.
 - `EmbeddedQdrantStore` (`loci.stores.qdrant_embedded`): the embedded Qdrant engine
   (qdrant-edge) in `LOCI_DATA_DIR/qdrant`; the default, no server needed.
+- `FalkorVectorStore` (`loci.stores.falkordb_vectors`): FalkorDB's own vector index, the vector
+  on the memory's node (VECTOR_STORE=falkordb); its payloads are the nodes themselves.
 
-Both return Loci dataclasses, never library objects, and raise `VectorStoreUnavailable`
+All return Loci dataclasses, never library objects, and raise `StoreUnavailable`
 or `StoreError`. Points are keyed by memory id and carry the full payload of
 `Memory.payload()`; distance is cosine.
 """
@@ -16,12 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from loci.config import Settings
+from loci.config import Settings, VectorStoreName
 from loci.diskspace import DiskGuard
 from loci.errors import ConfigError
 from loci.stores.filters import MemoryFilter
+
+if TYPE_CHECKING:
+    from loci.stores.graph import GraphStore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,10 @@ class VectorHit:
 @runtime_checkable
 class VectorStore(Protocol):
     kind: str
-    """"embedded", "server" or "memory"."""
+    """"embedded", "server", "memory" or "falkordb"."""
+    on_graph: bool
+    """True when vectors are properties of the memory nodes (FalkorDB): a vector is stored only where
+    its memory's node exists, so a writer of both writes the node first."""
     dimension: int
     """The collection's vector size (may differ from the configured one when adopted)."""
 
@@ -109,8 +117,26 @@ def resolve_dimension(configured: int, existing: int | None, autodetect: bool, w
     return existing
 
 
-def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None = None) -> VectorStore:
-    """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`)."""
+def open_vector_store(
+    settings: Settings, dimension: int, disk: DiskGuard | None = None, *, graph: GraphStore | None = None
+) -> VectorStore:
+    """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`).
+
+    VECTOR_STORE=falkordb keeps the vectors on the nodes of `graph` (the GraphStore just opened),
+    which it then needs; Qdrant ignores it.
+    """
+    if settings.vector_store is VectorStoreName.FALKORDB:
+        if graph is None:
+            raise ConfigError("VECTOR_STORE=falkordb needs the graph store to open the vector store on")
+        from loci.stores.falkordb_vectors import FalkorVectorStore
+
+        return FalkorVectorStore(
+            graph,
+            dimension,
+            autodetect=settings.vector_size_autodetect,
+            ef_runtime=settings.falkordb_ef_runtime,
+            exact=settings.exact_vector_search,
+        )
     location = settings.qdrant_location
     if location:
         from loci.stores.qdrant_server import QdrantServerStore

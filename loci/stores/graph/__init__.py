@@ -17,6 +17,7 @@ truncated by FalkorDB's result-set cap however large the graph grows.
     insights.py    start-up lessons, analytics
     backup.py      point-in-time snapshots read in pages (backup); nodes and edges written back (restore)
     explore.py     the viewer's snapshot, neighbourhoods and counts
+    vectors.py     FalkorDB's vector index over memory nodes (VECTOR_STORE=falkordb)
 """
 
 from loci.stores.graph.backup import BackupQueries, RawEdge, RawNode, Snapshot
@@ -30,6 +31,7 @@ from loci.stores.graph.memories import MemoryQueries
 from loci.stores.graph.pipeline import PipelineQueries
 from loci.stores.graph.relations import Neighbor, Related, RelationQueries
 from loci.stores.graph.search import ORDERS, SearchQueries, filter_clause
+from loci.stores.graph.vectors import VectorQueries
 
 __all__ = [
     "ORDERS",
@@ -56,6 +58,7 @@ __all__ = [
     "RelationQueries",
     "SearchQueries",
     "Snapshot",
+    "VectorQueries",
     "filter_clause",
     "pages",
 ]
@@ -88,3 +91,4 @@ class GraphStore(GraphConnection):
         self.insights = InsightQueries(self)
         self.backup = BackupQueries(self)
         self.explore = ExploreQueries(self)
+        self.vectors = VectorQueries(self)

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from loci.errors import StoreError
-from loci.model import Memory, RelationType
+from loci.model import EMBEDDING_PROPERTY, Memory, RelationType
 from loci.stores.graph.base import PAGE_SIZE, GraphConnection, QueryGroup
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Snapshot:
                 {"lo": low, "hi": high},
             )
             if rows:
-                yield sorted((RawNode(int(i), list(labels), dict(props)) for i, labels, props in rows), key=_node_id)
+                yield sorted((RawNode(int(i), list(labels), _record(props)) for i, labels, props in rows), key=_node_id)
 
     def edge_pages(self, size: int = PAGE_SIZE) -> Iterator[list[RawEdge]]:
         """Every edge, grouped by the id range of its source node, at most `size` to a page."""
@@ -112,6 +112,11 @@ class Snapshot:
         """Drop the copy (the live graph is left alone)."""
         if self.copy_name:
             self._view.redis.delete(self.copy_name)
+
+
+def _record(props: dict[str, Any]) -> dict[str, Any]:
+    """A node's properties without a FalkorDB-held vector: vectors go in the archive's vector file."""
+    return {key: value for key, value in props.items() if key != EMBEDDING_PROPERTY}
 
 
 def _node_id(node: RawNode) -> int:
