@@ -1,7 +1,8 @@
 """/recall's `types` and `min_importance` (Loci's own filters), through both vector-filter translations.
 
-Each test runs twice: on the embedded store (`to_edge_filter`) and on qdrant-client's local mode
-(`QDRANT_URL=:memory:`, `to_client_filter`), with queries, without one (the graph listing) and
+Each test runs three times: on the embedded store (`to_edge_filter`), on qdrant-client's local mode
+(`QDRANT_URL=:memory:`, `to_client_filter`) and on FalkorDB's vector index (`VECTOR_STORE=falkordb`,
+the graph's own `filter_clause`), with queries, without one (the graph listing) and
 with a time window, by GET and by POST.
 """
 
@@ -16,16 +17,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from loci.services import Services
+from loci.stores.falkordb_vectors import FalkorVectorStore
 from loci.stores.filters import MemoryFilter
 from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 from loci.stores.qdrant_server import QdrantServerStore
 from loci.timeutil import iso, utcnow
 from tests.helpers import store
 
+STORES: dict[str, dict[str, Any]] = {
+    "embedded": {},
+    "client": {"qdrant_url": ":memory:"},
+    "falkordb": {"vector_store": "falkordb"},
+}
 
-@pytest.fixture(params=["embedded", "client"])
+
+@pytest.fixture(params=list(STORES))
 def app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Flask:
-    return make_app(**({"qdrant_url": ":memory:"} if request.param == "client" else {}))
+    return make_app(**STORES[request.param])
 
 
 def recall(client: FlaskClient, **params: Any) -> dict[str, Any]:
@@ -56,8 +64,8 @@ def coffee(client: FlaskClient, services: Services) -> dict[str, str]:
 
 
 def test_the_vector_store_in_use(services: Services, request: pytest.FixtureRequest) -> None:
-    kind = QdrantServerStore if "client" in request.node.name else EmbeddedQdrantStore
-    assert isinstance(services.vectors, kind)
+    kinds = {"embedded": EmbeddedQdrantStore, "client": QdrantServerStore, "falkordb": FalkorVectorStore}
+    assert isinstance(services.vectors, kinds[request.node.callspec.params["app"]])
 
 
 def test_types_filter_queries_listings_and_windows(client: FlaskClient, coffee: dict[str, str]) -> None:
@@ -106,7 +114,8 @@ def test_a_raised_importance_counts_before_the_payload_is_rewritten(client: Flas
     services.embedding_worker.drain()
     assert client.patch(f"/memory/{memory_id}", json={"importance": 0.9}).status_code == 200
     (point,) = services.vectors.retrieve([memory_id])
-    assert point.payload["importance"] == 0.2  # the payload lags: the worker has not run
+    # the payload lags (the worker has not run), except on FalkorDB, where the payload is the node itself
+    assert point.payload["importance"] == (0.9 if services.vectors.on_graph else 0.2)
     body = recall(client, query="where does quarterly planning happen", min_importance=0.8)
     assert ids_of(body) == [memory_id] and body["results"][0]["source"] == "qdrant"
     # and the other way round: lowered on the record, the stale payload does not let it through
