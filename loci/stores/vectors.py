@@ -14,6 +14,7 @@ or `StoreError`. Points are keyed by memory id and carry the full payload of
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -109,15 +110,18 @@ def resolve_dimension(configured: int, existing: int | None, autodetect: bool, w
     return existing
 
 
-def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None = None) -> VectorStore:
-    """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`)."""
-    location = settings.qdrant_location
+def open_vector_store(
+    settings: Settings, dimension: int, disk: DiskGuard | None = None, *, collection: str | None = None
+) -> VectorStore:
+    """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`).
+    `collection` is a namespace's (loci/namespaces.py); QDRANT_COLLECTION when not given."""
+    location, name = settings.qdrant_location, collection or settings.qdrant_collection
     if location:
         from loci.stores.qdrant_server import QdrantServerStore
 
         return QdrantServerStore(
             location,
-            collection=settings.qdrant_collection,
+            collection=name,
             dimension=dimension,
             autodetect=settings.vector_size_autodetect,
             api_key=settings.qdrant_api_key,
@@ -127,9 +131,24 @@ def open_vector_store(settings: Settings, dimension: int, disk: DiskGuard | None
     from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 
     return EmbeddedQdrantStore(
-        settings.data_dir / "qdrant" / settings.qdrant_collection,
+        settings.data_dir / "qdrant" / name,
         dimension=dimension,
         autodetect=settings.vector_size_autodetect,
         disk=disk,
         exact=settings.exact_vector_search,
     )
+
+
+def drop_collection(settings: Settings, collection: str) -> None:
+    """Delete a collection and every vector in it (a dropped namespace's); its store must be closed."""
+    if settings.qdrant_location:
+        from loci.stores.qdrant_server import QdrantServerStore
+
+        QdrantServerStore.drop_collection(
+            settings.qdrant_location,
+            collection,
+            api_key=settings.qdrant_api_key,
+            timeout=settings.qdrant_timeout_seconds,
+        )
+        return
+    shutil.rmtree(settings.data_dir / "qdrant" / collection, ignore_errors=True)
