@@ -1,6 +1,7 @@
 """The command line: `python -m loci import FILE.jsonl` sends a file of memories to a running service;
 `restore FILE` and `migrate --from URL` load a backup or a running AutoMem (loci/migrate.py);
-`mcp --url URL` serves the MCP tools on stdio (loci/mcp/stdio.py).
+`mcp --url URL` serves the MCP tools on stdio (loci/mcp/stdio.py); `serve` and `worker` run a
+process of a fleet in one role (loci/roles.py).
 
 Exit status: 0 when every line was stored (and, with --wait, is searchable); 1 when some
 lines were refused, failed in the pipeline or were still pending at --timeout (a summary
@@ -20,6 +21,7 @@ from typing import TextIO
 import httpx
 from tqdm import tqdm
 
+from loci import roles
 from loci.config import client_defaults
 from loci.importer import Batch, Importer, ImportFailed, Outcome, Progress, ProgressLog, count_lines
 from loci.mcp import stdio as mcp_stdio
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--restart", action="store_true", help="ignore an earlier progress log and start again")
     add_commands(commands, defaults)  # restore, migrate (loci/migrate.py)
     mcp_stdio.add_command(commands, defaults)  # mcp (loci/mcp/stdio.py)
+    roles.add_commands(commands)  # serve, worker (loci/roles.py)
     return parser
 
 
@@ -66,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args)
     if args.command == "mcp":
         return mcp_stdio.run(args)
+    if args.command in ("serve", "worker"):
+        return roles.run(args)
     if not args.file.is_file():
         print(f"error: {args.file} is not a file", file=sys.stderr)
         return 2

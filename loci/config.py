@@ -47,6 +47,13 @@ class RecencyBias(StrEnum):
     AUTO = "auto"
 
 
+class QueueBackend(StrEnum):
+    AUTO = "auto"
+    """Redis Streams on FalkorDB's server when it is external (FALKORDB_HOST), else in memory."""
+    MEMORY = "memory"
+    STREAMS = "streams"
+
+
 class AppendFsync(StrEnum):
     """When the embedded FalkorDB fsyncs its append-only file (its `--appendfsync`)."""
 
@@ -70,6 +77,9 @@ class Settings(BaseModel):
     # --- auth and serving
     api_token: str | None = env("AUTOMEM_API_TOKEN", default=None)
     admin_token: str | None = env("ADMIN_API_TOKEN", default=None)
+    tokens_file: Path | None = env("LOCI_TOKENS_FILE", default=None)
+    """A JSON file of tokens, each with a namespace and a role (loci/namespaces.py); AUTOMEM_API_TOKEN
+    stays valid beside them, for the `default` namespace."""
     port: int = env("PORT", default=8001, ge=1, le=65535)
     max_request_bytes: int = env("LOCI_MAX_REQUEST_BYTES", default=16 * 1024 * 1024, ge=1024)
     max_request_line_bytes: int = env("LOCI_MAX_REQUEST_LINE_BYTES", default=64 * 1024, ge=1024, le=1024 * 1024)
@@ -292,7 +302,36 @@ class Settings(BaseModel):
         if 0 < self.consolidation_archive_threshold <= self.consolidation_delete_threshold:
             raise ConfigError("CONSOLIDATION_ARCHIVE_THRESHOLD must be above CONSOLIDATION_DELETE_THRESHOLD")
 
+    # --- processes and their roles (docs/fleet.md)
+    queue_backend: QueueBackend = env("LOCI_QUEUE", default=QueueBackend.AUTO)
+    """Where the pipeline's work queues live: in this process's memory, or in Redis Streams on FalkorDB's server,
+    shared by every process of a fleet (loci/pipeline/streams.py)."""
+    run_workers: bool = env("LOCI_RUN_WORKERS", default=True)
+    """False: this process serves the API only (`python -m loci serve --no-workers`)."""
+    worker_stages: tuple[str, ...] = env("LOCI_WORKER_STAGES", default=("embedding", "enrichment"))
+    """The pipeline stages this process works (`python -m loci worker --stages ...`)."""
+    run_scheduler: bool = env("LOCI_RUN_SCHEDULER", default=True)
+    """False: this process never runs scheduled jobs; with shared queues the fleet's processes take turns by lease."""
+    web_processes: int = env("LOCI_WEB_PROCESSES", default=1, ge=1, le=64)
+    """gunicorn worker processes; more than one needs external stores and shared queues."""
+
+    @field_validator("worker_stages", mode="before")
+    @classmethod
+    def _stages(cls, value: Any) -> Any:
+        stages = tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(value, str) else value
+        unknown = set(stages) - {"embedding", "enrichment"}
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}: the stages are embedding and enrichment")
+        return stages
+
     # --- derived values
+    @property
+    def shared_queues(self) -> bool:
+        """Whether the work queues are Redis Streams shared by a fleet of processes."""
+        if self.queue_backend is QueueBackend.AUTO:
+            return not self.embedded_falkordb
+        return self.queue_backend is QueueBackend.STREAMS
+
     @property
     def embedded_falkordb(self) -> bool:
         """True when Loci starts its own FalkorDB server (FALKORDB_HOST unset)."""
@@ -314,8 +353,8 @@ class Settings(BaseModel):
 
     @property
     def bind_host(self) -> str:
-        """Without an API token the service only listens on loopback."""
-        return "0.0.0.0" if self.api_token else "127.0.0.1"
+        """Without any token (AUTOMEM_API_TOKEN or LOCI_TOKENS_FILE) the service only listens on loopback."""
+        return "0.0.0.0" if self.api_token or self.tokens_file else "127.0.0.1"
 
 
 def _env_name(field: str) -> str:

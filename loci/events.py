@@ -55,9 +55,31 @@ class Subscription:
         self.close()
 
 
+class SubscriberSlots:
+    """Room for open streams, shared by every namespace's bus: each open stream holds a request thread,
+    so the process as a whole, not each namespace, must stay under STREAM_MAX_SUBSCRIBERS."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._taken = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._taken >= self.limit:
+                return False
+            self._taken += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._taken = max(0, self._taken - 1)
+
+
 class EventBus:
-    def __init__(self, max_subscribers: int = 8) -> None:
+    def __init__(self, max_subscribers: int = 8, slots: SubscriberSlots | None = None) -> None:
         self.max_subscribers = max_subscribers
+        self._slots = slots or SubscriberSlots(max_subscribers)
         self._subscribers: set[queue.Queue[Event]] = set()
         self._lock = threading.Lock()
         self.dropped = 0
@@ -75,15 +97,18 @@ class EventBus:
     def subscribe(self) -> Subscription:
         """Start receiving every event published from now on; TooManySubscribers when full."""
         inbox: queue.Queue[Event] = queue.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
+        if not self._slots.take():
+            raise TooManySubscribers(f"at most {self._slots.limit} stream subscribers")
         with self._lock:
-            if len(self._subscribers) >= self.max_subscribers:
-                raise TooManySubscribers(f"at most {self.max_subscribers} stream subscribers")
             self._subscribers.add(inbox)
         return Subscription(self, inbox)
 
     def _unsubscribe(self, inbox: queue.Queue[Event]) -> None:
         with self._lock:
+            if inbox not in self._subscribers:
+                return
             self._subscribers.discard(inbox)
+        self._slots.give_back()
 
     @property
     def subscribers(self) -> int:

@@ -15,7 +15,7 @@ from werkzeug.routing import Map
 from loci import api
 from loci.config import Settings, unsupported_variables
 from loci.logs import configure_logging
-from loci.services import Services
+from loci.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def create_app(
     Without `settings` they are read from the environment. The workers start here, once
     per process, so they run under gunicorn as well as under `python app.py`. Tests pass
     `start_workers=False` and drive the workers themselves (`drain()`), and may pass a fake
-    monotonic `clock` for the work queues' retry times (see `Services.open`).
+    monotonic `clock` for the work queues' retry times (see `Runtime.open`).
     """
     ignored: list[str] = []
     if settings is None:
@@ -61,12 +61,13 @@ def create_app(
         )
     app = LociFlask("loci")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    services = Services.open(settings, clock=clock)
-    api.init_app(app, services)
-    services.scheduler.init_app(app)
+    runtime = Runtime.open(settings, clock=clock)
+    api.init_app(app, runtime)
+    runtime.scheduler.init_app(app)
     if start_workers:
-        services.start()
-    if not settings.api_token:
+        runtime.start()
+    services = runtime.default
+    if not settings.api_token and not settings.tokens_file:
         log.warning(
             "no AUTOMEM_API_TOKEN set: the API is open, so it listens on 127.0.0.1 only",
             extra={"event": "auth.open_api", "bind_host": settings.bind_host},

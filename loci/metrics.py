@@ -1,4 +1,5 @@
-"""Metrics: embedding provider throughput, latency and errors, and pipeline gauges.
+"""Metrics: embedding provider throughput, latency and errors (the process's), and each namespace's
+stores and pipeline gauges.
 
 `MeteredProvider` wraps the embedding provider, so every call (the worker's batches and
 recall's query embeddings) is counted once, in a prometheus-client registry: /metrics
@@ -42,14 +43,32 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.stored = Counter("loci_memories_stored", "Memories stored", registry=self.registry)
-        self.deduplicated = Counter(
-            "loci_memories_deduplicated", "Stores answered with an existing memory", registry=self.registry
-        )
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time."""
         Gauge(name, documentation, registry=self.registry).set_function(read)
+
+
+class NamespaceMetrics:
+    """One namespace's figures, in a registry of its own labelled with the namespace, so a namespace's
+    /metrics shows nothing of another's."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.registry = CollectorRegistry()
+        self.stored = Counter("loci_memories_stored", "Memories stored", ["namespace"], registry=self.registry).labels(
+            namespace
+        )
+        self.deduplicated = Counter(
+            "loci_memories_deduplicated",
+            "Stores answered with an existing memory",
+            ["namespace"],
+            registry=self.registry,
+        ).labels(namespace)
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read at scrape time."""
+        Gauge(name, documentation, ["namespace"], registry=self.registry).labels(self.namespace).set_function(read)
 
 
 class MeteredProvider:

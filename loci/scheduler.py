@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from flask_apscheduler import APScheduler
 
-from consolidation import Consolidator
 from loci.config import Settings
 from loci.diskspace import DiskGuard
 from loci.errors import LociError
+from loci.stores.graph import GraphStore
 from loci.timeutil import iso, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,19 @@ JOBS: tuple[tuple[str, str], ...] = (
 """(task, the Settings field holding its interval in seconds)."""
 
 
+class ScheduledWork(Protocol):
+    """What the scheduler runs: a Consolidator, or loci/runtime.py's EveryNamespace over all of them."""
+
+    @property
+    def graph(self) -> GraphStore:
+        """Where past runs are recorded (`maintenance.last_runs()`)."""
+        ...
+
+    def run_task(self, task: str, *, dry_run: bool, scheduled: bool = False) -> dict[str, Any]: ...
+
+
 class Scheduler:
-    def __init__(self, consolidator: Consolidator, settings: Settings, disk: DiskGuard | None = None) -> None:
+    def __init__(self, consolidator: ScheduledWork, settings: Settings, disk: DiskGuard | None = None) -> None:
         self.consolidator, self.settings = consolidator, settings
         self.disk = disk  # below the free-space reserve a due job is skipped until its next run
         self._aps = APScheduler(scheduler=BackgroundScheduler(timezone="UTC", daemon=True))

@@ -1,14 +1,15 @@
-"""Services: the stores, queues and workers of one Loci process, opened and closed together.
+"""Services: one namespace's stores, queues and workers; Shared: what a process's namespaces share.
 
-`Services.open(settings)` brings everything up in dependency order (graph server, graph,
-vector store, embedding provider, queue, workers); `start()` re-queues pending work and
-starts the threads, once per process; `close()` stops them and releases the stores.
-Views reach the one instance through `current_app.extensions["loci"]`.
+`Services.open_namespace(shared, name, scheduler)` opens a namespace's graph and vector
+collection and builds its queues and workers; `start()` re-queues its pending work and
+starts its threads, once per process; `close_namespace()` stops them and releases its
+stores. The process-wide parts (graph server, embedding model, entity extractor, scheduler)
+and the table of open namespaces are loci/runtime.py's. A view reaches the Services of its
+request's namespace through `loci.api.inputs.services()`.
 """
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import logging
 import os
@@ -26,14 +27,14 @@ from consolidation import Consolidator
 from loci.activity import RequestActivity
 from loci.config import Settings
 from loci.diskspace import DiskGuard
-from loci.embedding import configured_dimension, open_provider
 from loci.enrichment.entities import EntityExtractor
 from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.summarize import LLMSummarizer, SoftLimit
 from loci.errors import ConfigError
-from loci.events import EventBus
-from loci.metrics import MeteredProvider, Metrics
+from loci.events import EventBus, SubscriberSlots
+from loci.metrics import MeteredProvider, Metrics, NamespaceMetrics
 from loci.model import Stage
+from loci.namespaces import DEFAULT, collection_name, graph_name
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
@@ -54,7 +55,41 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Shared:
+    """What every namespace of a process shares: the settings, the graph server, the embedding model,
+    the entity extractor and LLM clients, the request activity, the background threads, the disk guard."""
+
+    settings: Settings
+    provider: MeteredProvider
+    metrics: Metrics
+    """Process-wide figures (the embedding provider's calls); each namespace counts its own in NamespaceMetrics."""
+    activity: RequestActivity
+    background: ThreadPoolExecutor
+    disk: DiskGuard
+    stream_slots: SubscriberSlots
+    clock: Callable[[], float]
+    extractor: EntityExtractor
+    classifier: LLMClassifier | None
+    summarizer: LLMSummarizer | None
+    configured_dimension: int
+    falkordb_server: FalkorDBServer | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def open_graph(self, graph_name: str) -> GraphStore:
+        settings, server = self.settings, self.falkordb_server
+        return GraphStore(
+            host=server.host if server else str(settings.falkordb_host),
+            port=server.port if server else settings.falkordb_port,
+            graph_name=graph_name,
+            password=settings.falkordb_password,
+            socket_timeout=settings.graph_timeout_seconds,
+        )
+
+
+@dataclass
 class Services:
+    """One namespace's stores, queues and workers, with references to what the process shares."""
+
     settings: Settings
     graph: GraphStore
     vectors: VectorStore
@@ -68,10 +103,11 @@ class Services:
     sync: SyncJob
     consolidator: Consolidator
     scheduler: Scheduler
+    """The process's one scheduler, which runs each job over every namespace."""
     requests: RequestLog
     settler: Settler
     """Stores whose outcome is unknown (a timeout), settled when the graph answers (loci/unsettled.py)."""
-    metrics: Metrics
+    metrics: NamespaceMetrics
     writer: Writer
     """The write path (loci/writes.py): store, update, delete."""
     recall_sources: RecallSources
@@ -82,95 +118,83 @@ class Services:
     background: ThreadPoolExecutor
     """Short tasks a request runs alongside its own work (recall's full-text side, predecessors and
     relations): as many threads as gunicorn has request threads, so requests never queue for them."""
+    namespace: str = DEFAULT
+    process_metrics: Metrics | None = None
+    """The process's figures (the embedding provider), shown by /metrics to admins and in `default`."""
     falkordb_server: FalkorDBServer | None = None
     configured_dimension: int = 0
     disk: DiskGuard = field(default_factory=lambda: DiskGuard((), 0))
     """Free space against LOCI_MIN_FREE_BYTES on the filesystems of the embedded stores."""
     started_at: float = field(default_factory=time.time)
-    _data_lock: IO[str] | None = None
+    on_close: Callable[[], None] | None = None
+    """Set on the default namespace: closing it closes the whole process's runtime (loci/runtime.py),
+    so code that holds only `app.extensions["loci"]` shuts everything down."""
     _started_pid: int | None = None
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 
     @classmethod
-    def open(cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Services:
-        """Open every store and build the workers (not started yet).
-
-        `clock` is the monotonic clock the work queues schedule retries by; tests pass a fake
-        one and advance it instead of sleeping out a retry delay.
-        """
-        # the free-space reserve under the embedded stores (loci/diskspace.py); below it, it says so at once
-        disk = DiskGuard(local_data_dirs(settings), settings.min_free_bytes)
-        disk.state()
+    def open_namespace(
+        cls, shared: Shared, namespace: str, scheduler: Scheduler, graph: GraphStore | None = None
+    ) -> Services:
+        """Open a namespace's graph (creating it and its indexes if new) and vector collection, and build
+        its queues and workers (not started yet). `graph` is given when the caller opened it already."""
+        settings, disk = shared.settings, shared.disk
         with ExitStack() as undo:  # on any failure, close what was opened, newest first
-            data_lock = _lock_data_dir(settings.data_dir) if _uses_data_dir(settings) else None
-            if data_lock:
-                undo.callback(data_lock.close)
-            server: FalkorDBServer | None = None
-            if settings.embedded_falkordb:
-                server = FalkorDBServer(
-                    settings.data_dir / "falkordb",
-                    password=settings.falkordb_password,
-                    appendfsync=settings.falkordb_appendfsync,
-                ).start()  # also starts its supervisor: a child that dies is restarted (server.state, .restarts)
-                undo.callback(server.stop)
-            graph = GraphStore(
-                host=server.host if server else str(settings.falkordb_host),
-                port=server.port if server else settings.falkordb_port,
-                graph_name=settings.falkordb_graph,
-                password=settings.falkordb_password,
-                socket_timeout=settings.graph_timeout_seconds,
+            if graph is None:
+                graph = shared.open_graph(graph_name(settings, namespace))
+                undo.callback(graph.close)
+                graph.ping()
+                graph.ensure_schema()
+            vectors = open_vector_store(
+                settings,
+                shared.provider.dimension,
+                disk,
+                collection=collection_name(settings, namespace),
+                graph=graph,
             )
-            undo.callback(graph.close)
-            graph.ping()
-            graph.ensure_schema()
-            dimension = configured_dimension(settings)
-            vectors = open_vector_store(settings, dimension, disk, graph=graph)
             undo.callback(vectors.close)
-            metrics = Metrics()
-            provider = MeteredProvider(open_provider(settings, vectors.dimension), metrics)
             undo.pop_all()
-        events = EventBus(settings.stream_max_subscribers)
-        activity = RequestActivity()
-        embedding_queue, enrichment_queue = WorkQueue("embedding", clock), WorkQueue("enrichment", clock)
-        requests = RequestLog(graph.redis, settings.falkordb_graph, settings.idempotency_window_seconds)
+        events = EventBus(settings.stream_max_subscribers, shared.stream_slots)
+        embedding_queue = WorkQueue("embedding", shared.clock)
+        enrichment_queue = WorkQueue("enrichment", shared.clock)
+        requests = RequestLog(graph.redis, graph.graph_name, settings.idempotency_window_seconds)
         intake = Intake(graph.pipeline, vectors, embedding_queue, enrichment_queue, events)
         settler = Settler(graph, requests, intake)
         access = AccessRecorder(graph.memories, disk=disk)
-        background = ThreadPoolExecutor(max_workers=16, thread_name_prefix="loci-bg")
         sync = SyncJob(graph, vectors, {Stage.EMBEDDING: embedding_queue, Stage.ENRICHMENT: enrichment_queue}, settings)
-        classifier = LLMClassifier.from_settings(settings)
         consolidator = Consolidator(
             graph, vectors, settings, events, {"sync": lambda dry_run: sync.run(dry_run=dry_run)}
         )
+        metrics = NamespaceMetrics(namespace)
         services = cls(
             settings=settings,
             graph=graph,
             vectors=vectors,
-            provider=provider,
+            provider=shared.provider,
             embedding_queue=embedding_queue,
             embedding_worker=EmbeddingWorker(
-                graph, vectors, provider, embedding_queue, settings, events, activity, disk=disk
+                graph, vectors, shared.provider, embedding_queue, settings, events, shared.activity, disk=disk
             ),
             enrichment_queue=enrichment_queue,
             enrichment_worker=EnrichmentWorker(
                 graph,
                 enrichment_queue,
                 embedding_queue,
-                entity_extractor(settings.enrichment_spacy_model),
-                classifier,
+                shared.extractor,
+                shared.classifier,
                 settings,
                 events,
-                activity,
+                shared.activity,
                 disk=disk,
-                summarizer=LLMSummarizer.from_settings(settings, classifier),
+                summarizer=shared.summarizer,
             ),
-            activity=activity,
+            activity=shared.activity,
             access=access,
             events=events,
             sync=sync,
             consolidator=consolidator,
-            scheduler=Scheduler(consolidator, settings, disk),
+            scheduler=scheduler,
             requests=requests,
             settler=settler,
             metrics=metrics,
@@ -191,20 +215,21 @@ class Services:
                 graph.relations,
                 graph.entities,
                 vectors,
-                provider,
+                shared.provider,
                 access,
-                background,
+                shared.background,
                 settings,
             ),
-            background=background,
-            falkordb_server=server,
+            background=shared.background,
+            falkordb_server=shared.falkordb_server,
             probe=StoreProbe(graph, vectors, settings.recall_excluded_types),
-            configured_dimension=dimension,
+            configured_dimension=shared.configured_dimension,
             disk=disk,
-            _data_lock=data_lock,
+            namespace=namespace,
+            process_metrics=shared.metrics,
+            started_at=shared.started_at,
         )
         services._register_gauges()
-        atexit.register(services.close)  # stop the child server and flush the stores on exit
         return services
 
     def _register_gauges(self) -> None:
@@ -217,40 +242,42 @@ class Services:
         self.metrics.gauge(f"loci_{name}_queue_inflight", f"Memories in {name} now", lambda: queue.stats().inflight)
 
     def start(self) -> None:
-        """Re-queue unfinished work and start the background threads, once per process."""
+        """Start this namespace's threads, once per process: the pipeline workers of the stages this process
+        works (LOCI_RUN_WORKERS, LOCI_WORKER_STAGES), each after re-queueing its stage's unfinished work, and
+        the request side's helpers (access times, settling)."""
         with self._guard:
             if self._started_pid == os.getpid():
                 return
             self._started_pid = os.getpid()
-        for worker in (self.embedding_worker, self.enrichment_worker):
-            worker.requeue_pending()
-            worker.start()
-        self.scheduler.start()
+        if self.settings.run_workers:
+            for worker in (self.embedding_worker, self.enrichment_worker):
+                if worker.stage.value in self.settings.worker_stages:
+                    worker.requeue_pending()
+                    worker.start()
         self.access.start()
         self.settler.start()
 
     def close(self) -> None:
-        """Stop the threads, then release the stores and the data directory (idempotent)."""
+        """Close the whole runtime when this is its default namespace (see `on_close`), else this namespace."""
+        if self.on_close is not None:
+            self.on_close()
+        else:
+            self.close_namespace()
+
+    def close_namespace(self) -> None:
+        """Stop this namespace's threads and release its stores (idempotent)."""
         with self._guard:
             if self._closed:
                 return
             self._closed = True
             self._started_pid = None
-        atexit.unregister(self.close)
-        self.scheduler.shutdown()
         self.embedding_worker.stop()
         self.enrichment_worker.stop()
         self.access.stop()
         self.settler.stop()
-        self.background.shutdown(wait=True, cancel_futures=True)
         self.probe.close()
         self.vectors.close()
         self.graph.close()
-        if self.falkordb_server:
-            self.falkordb_server.stop()
-        if self._data_lock:
-            self._data_lock.close()
-            self._data_lock = None
 
 
 @lru_cache(maxsize=2)
@@ -265,11 +292,11 @@ def local_data_dirs(settings: Settings) -> list[Path]:
     return dirs + ([settings.data_dir / "qdrant"] if settings.embedded_qdrant else [])
 
 
-def _uses_data_dir(settings: Settings) -> bool:
+def uses_data_dir(settings: Settings) -> bool:
     return settings.embedded_falkordb or settings.embedded_qdrant
 
 
-def _lock_data_dir(data_dir: Path) -> IO[str]:
+def lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the data directory: two processes must never share it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / ".loci.lock", "w")  # noqa: SIM115 - held for the process's lifetime

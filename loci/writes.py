@@ -19,7 +19,7 @@ from typing import Any
 from loci.enrichment.classify import classify
 from loci.enrichment.summarize import SoftLimit
 from loci.errors import LociError, NotFound
-from loci.metrics import Metrics
+from loci.metrics import NamespaceMetrics
 from loci.model import Memory, Stage, StageStatus
 from loci.pipeline.access import AccessRecorder
 from loci.pipeline.intake import Intake
@@ -86,7 +86,7 @@ class Writer:
         settler: Settler,
         intake: Intake,
         access: AccessRecorder,
-        metrics: Metrics,
+        metrics: NamespaceMetrics,
         soft_limit: SoftLimit,
     ) -> None:
         """`keys` holds the de-duplication claims; `settler` takes writes whose outcome is unknown;

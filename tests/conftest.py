@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from loci.config import Settings
 from loci.errors import LociError
 from loci.factory import create_app
+from loci.runtime import Runtime
 from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.falkordb_vectors import FalkorVectorStore
@@ -111,12 +112,13 @@ def make_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., F
 
     yield make
     for app in apps:
-        svc: Services = app.extensions["loci"]
+        runtime: Runtime = app.extensions["loci.runtime"]
         try:
             with contextlib.suppress(LociError, redis.exceptions.RedisError):  # a test may have stopped the server
-                drop_graph(svc.graph)
+                for space in runtime.open_namespaces():  # every namespace the test opened is a graph of its own
+                    drop_graph(space.graph)
         finally:
-            svc.close()
+            runtime.close()
 
 
 @pytest.fixture

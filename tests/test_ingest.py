@@ -295,8 +295,9 @@ def test_metrics_in_prometheus_format(stub_app: Flask, openai_server: OpenAIServ
     assert 'loci_embedding_requests_total{outcome="error",provider="openai"} 1.0' in text
     assert 'loci_embedding_requests_total{outcome="ok",provider="openai"} 1.0' in text
     assert 'loci_embedding_texts_total{provider="openai"} 2.0' in text
-    assert "loci_memories_stored_total 2.0" in text and "loci_memories_deduplicated_total 1.0" in text
-    assert "loci_embedding_queue_pending 0.0" in text
+    assert 'loci_memories_stored_total{namespace="default"} 2.0' in text
+    assert 'loci_memories_deduplicated_total{namespace="default"} 1.0' in text
+    assert 'loci_embedding_queue_pending{namespace="default"} 0.0' in text
     assert 'loci_embedding_request_seconds_count{provider="openai"} 2.0' in text
     health = client.get("/health").json["embedding"]
     assert health["provider_calls"]["calls"] == 2 and health["provider_calls"]["errors"] == 1

@@ -50,7 +50,7 @@ def test_the_walk_sees_the_modules_it_checks() -> None:
     assert "loci.api" in imported_modules(ROOT / "loci" / "factory.py")  # `from loci import api` is seen
 
 
-WIRING = ("loci/services.py", "loci/factory.py", "loci/cli.py", "loci/__main__.py")
+WIRING = ("loci/services.py", "loci/runtime.py", "loci/factory.py", "loci/cli.py", "loci/__main__.py")
 """Where the whole process is put together; everything else below the API takes the parts it uses."""
 
 

@@ -25,6 +25,7 @@ from loci.api import (
     mcp,
     memory,
     metrics,
+    namespaces,
     openapi,
     recall,
     storage,
@@ -32,21 +33,24 @@ from loci.api import (
     ui,
 )
 from loci.api.inputs import check_query_string
+from loci.runtime import Runtime
 from loci.services import Services
 
 
-def init_app(app: Flask, svc: Services) -> None:
-    app.extensions["loci"] = svc
+def init_app(app: Flask, runtime: Runtime) -> None:
+    svc = runtime.default
+    app.extensions["loci"] = svc  # the default namespace (tests and scripts reach the stores through it)
+    app.extensions["loci.runtime"] = runtime
     errors.init_app(app)
     cors.init_app(app, svc.settings)
-    auth.init_app(app, svc.settings)
+    auth.init_app(app, runtime)
     storage.init_app(app, svc)  # 507 for writes below the free-space reserve, after auth
     app.before_request(check_query_string)
     _track_activity(app, svc)
     blueprints = (
         health, memory, associations, recall, enrichment, entities, admin, consolidation, insights, stream, metrics
     )  # fmt: skip
-    for module in (*blueprints, graph, ui, backup, openapi):
+    for module in (*blueprints, graph, ui, backup, namespaces, openapi):
         app.register_blueprint(module.bp)
     mcp.init_app(app, svc.settings)  # /mcp, the MCP server over this API
 

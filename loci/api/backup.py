@@ -13,11 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from loci.api.auth import admin_token_from_request, check_admin, require_admin
+from loci.api.auth import admin_token_from_request, api_token_from_request, check_admin, require_admin
 from loci.api.idempotency import idempotent
 from loci.api.inputs import json_object, services
 from loci.backup.apply import Restorer
 from loci.backup.archive import BackupArchive, key_fingerprint, parse_include
+from loci.namespaces import collection_name
 from loci.schemas import RestorePage, parse
 
 bp = Blueprint("backup", __name__)
@@ -35,30 +36,31 @@ def backup() -> Response:
         svc.vectors.ping()
     archive = BackupArchive(
         svc.graph.backup,
-        svc.settings.falkordb_graph,
+        svc.graph.graph_name,
         svc.vectors,
-        svc.settings.qdrant_collection,
+        collection_name(svc.settings, svc.namespace),
         include,
         spool_dir=_spool_dir(svc.settings.data_dir),
     )
     archive.start()
-    _audit_start(include, archive.report.timestamp, archive.report.snapshot)
+    _audit_start(svc.namespace, include, archive.report.timestamp, archive.report.snapshot)
     response = Response(stream_with_context(archive.stream()), mimetype="application/gzip")
     response.headers["Content-Disposition"] = f'attachment; filename="{archive.filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _audit_start(include: tuple[str, ...], timestamp: str, snapshot: str) -> None:
+def _audit_start(namespace: str, include: tuple[str, ...], timestamp: str, snapshot: str) -> None:
     """The audit line at the start of a backup, with the admin key's fingerprint (as AutoMem logs it)."""
     log.info(
         "backup started",
         extra={
             "event": "backup.started",
+            "namespace": namespace,
             "include": list(include),
             "timestamp": timestamp,
             "snapshot": snapshot,
-            "key_fingerprint": key_fingerprint(admin_token_from_request()),
+            "key_fingerprint": key_fingerprint(admin_token_from_request() or api_token_from_request()),
             "remote_addr": request.remote_addr,
         },
     )

@@ -1,6 +1,6 @@
 """What a request brings, read once for every view.
 
-The process's `Services`; the JSON body, refusing what no store can hold; the query
+The Services of its namespace; the JSON body, refusing what no store can hold; the query
 string's values, refusing a scalar given twice; path ids and integer parameters. Each
 refusal is an `InvalidRequest` (400) naming the field.
 """
@@ -13,18 +13,31 @@ import json
 import math
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.datastructures import MultiDict
 
 from loci.errors import InvalidRequest
 from loci.model import Memory, epoch
+from loci.namespaces import DEFAULT, Principal
+from loci.runtime import Runtime
 from loci.schemas import canonical_id
 from loci.services import Services
 
 
 def services() -> Services:
-    svc: Services = current_app.extensions["loci"]
-    return svc
+    """The Services of the namespace this request acts in (loci/api/auth.py chose it)."""
+    return runtime().namespace(g.get("namespace", DEFAULT))
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["loci.runtime"]
+    return rt
+
+
+def principal() -> Principal:
+    """Who this request acts as (loci/api/auth.py)."""
+    found: Principal = g.get("principal") or Principal()
+    return found
 
 
 MAX_INT = 2**63 - 1

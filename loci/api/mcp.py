@@ -64,7 +64,7 @@ class McpBridge:
             stateless_http=True,
             max_request_body_size=settings.max_request_bytes,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
-            if settings.api_token
+            if settings.api_token or settings.tokens_file
             else LOCAL_HOSTS,
         )
         self.loop = asyncio.new_event_loop()

@@ -41,6 +41,7 @@ from loci.api import responses
 from loci.api.inputs import services
 from loci.api.operations import ERROR_MEANINGS, FRONT, ID_PATH, OPERATIONS, Op
 from loci.model import MEMORY_TYPES, TYPE_ALIASES
+from loci.namespaces import NAME_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -125,7 +126,7 @@ def _operation(op: Op) -> Operation:
         requestBody=_request_body(op),
         responses={
             **{str(status): _ok(status, kind, op) for status, kind in op.ok.items()},
-            **{str(status): _error(status) for status in sorted({*op.errors, *FRONT} - set(op.ok))},
+            **{str(status): _error(status) for status in sorted({*op.errors, *FRONT, *_chosen(op)} - set(op.ok))},
         },
         security=security,
     )
@@ -200,6 +201,8 @@ def _path_parameters(op: Op) -> list[Parameter]:
         return [_parameter("memory_id", "path", {"type": "string", "format": "uuid"}, True, "A memory id (UUID).")]
     if "{slug}" in op.path:
         return [_parameter("slug", "path", {"type": "string"}, True, "An entity's slug, alias or id.")]
+    if "{name}" in op.path:
+        return [_parameter("name", "path", {"type": "string", "pattern": NAME_PATTERN.pattern}, True, "A namespace.")]
     if "{filename}" in op.path:
         return [_parameter("filename", "path", {"type": "string"}, True, "A file's path.")]
     if "{path}" in op.path:
@@ -207,16 +210,32 @@ def _path_parameters(op: Op) -> list[Parameter]:
     return []
 
 
+def _chosen(op: Op) -> tuple[int, ...]:
+    """What choosing a namespace (X-Loci-Namespace) may answer on any route that takes a token."""
+    return () if op.auth == "open" else (403, 404)
+
+
 def _header_parameters(op: Op) -> list[Parameter]:
+    namespace = _parameter(
+        "X-Loci-Namespace",
+        "header",
+        {"type": "string", "pattern": NAME_PATTERN.pattern},
+        False,
+        "The namespace to act in: an admin's choice; other tokens may only name their own (403). An admin's read "
+        "of a namespace that does not exist is a 404; a write creates it.",
+    )
     return [
-        _parameter(
-            name,
-            "header",
-            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
-            False,
-            "A repeat within IDEMPOTENCY_WINDOW_SECONDS gets the first response again (Idempotent-Replayed: true).",
-        )
-        for name in op.headers
+        *([namespace] if op.auth != "open" else []),
+        *(
+            _parameter(
+                name,
+                "header",
+                {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+                False,
+                "A repeat within IDEMPOTENCY_WINDOW_SECONDS gets the first response again (Idempotent-Replayed: true).",
+            )
+            for name in op.headers
+        ),
     ]
 
 

@@ -21,8 +21,9 @@ import httpx
 from flask import Flask
 from mcp.server.mcpserver.exceptions import ToolError
 
-CREDENTIAL_HEADERS = ("authorization", "x-api-key")
-"""The MCP request's headers passed on to the in-process API: the same token, checked the same way."""
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-admin-token", "x-admin-api-key", "x-loci-namespace")
+"""The MCP request's headers passed on to the in-process API: the same token (and namespace), checked the
+same way."""
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 

@@ -1,4 +1,5 @@
-"""gunicorn settings: one worker process with threads (the embedded stores belong to one process).
+"""gunicorn settings: one worker process with threads (the embedded stores belong to one process), or
+LOCI_WEB_PROCESSES of them in a fleet on external stores.
 
 Used as `gunicorn -c python:loci.serving.gunicorn_config app:app` (the top-level
 `gunicorn.conf.py` says the same for `make run` and the image). The bind address follows
@@ -12,7 +13,7 @@ from loci.config import Settings
 _settings = Settings.from_env(os.environ)
 
 bind = [f"{_settings.bind_host}:{_settings.port}"]
-workers = 1  # embedded FalkorDB/Qdrant and the work queues live in one process
+workers = _settings.web_processes  # 1 unless the stores are external and the queues shared (docs/fleet.md)
 worker_class = "loci.serving.worker.LociWorker"  # gthread, reading each request whole first
 threads = 16
 preload_app = False  # services (and their threads) must start inside the worker process

@@ -32,6 +32,20 @@ class QdrantServerStore:
 
     on_graph = False
 
+    @staticmethod
+    def drop_collection(location: str, collection: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+        """Delete a collection on the server (nothing to do for ":memory:", which goes with its client)."""
+        if location == ":memory:":
+            return
+        client = QdrantClient(url=location, api_key=api_key, timeout=int(max(1, timeout)))
+        try:
+            if client.collection_exists(collection):
+                client.delete_collection(collection)
+        except Exception as exc:  # qdrant-client raises transport and API errors of several types
+            raise VectorStoreUnavailable(f"Qdrant could not drop collection {collection!r}: {exc}") from exc
+        finally:
+            client.close()
+
     def __init__(
         self,
         location: str,

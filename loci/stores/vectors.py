@@ -16,6 +16,7 @@ or `StoreError`. Points are keyed by memory id and carry the full payload of
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -118,12 +119,18 @@ def resolve_dimension(configured: int, existing: int | None, autodetect: bool, w
 
 
 def open_vector_store(
-    settings: Settings, dimension: int, disk: DiskGuard | None = None, *, graph: GraphStore | None = None
+    settings: Settings,
+    dimension: int,
+    disk: DiskGuard | None = None,
+    *,
+    collection: str | None = None,
+    graph: GraphStore | None = None,
 ) -> VectorStore:
     """The vector store the settings ask for, with its collection ready (an embedded one watches `disk`).
+    `collection` is a namespace's (loci/namespaces.py); QDRANT_COLLECTION when not given.
 
-    VECTOR_STORE=falkordb keeps the vectors on the nodes of `graph` (the GraphStore just opened),
-    which it then needs; Qdrant ignores it.
+    VECTOR_STORE=falkordb keeps the vectors on the nodes of `graph` (the namespace's GraphStore,
+    just opened), which it then needs; it has no collection. Qdrant ignores `graph`.
     """
     if settings.vector_store is VectorStoreName.FALKORDB:
         if graph is None:
@@ -137,13 +144,13 @@ def open_vector_store(
             ef_runtime=settings.falkordb_ef_runtime,
             exact=settings.exact_vector_search,
         )
-    location = settings.qdrant_location
+    location, name = settings.qdrant_location, collection or settings.qdrant_collection
     if location:
         from loci.stores.qdrant_server import QdrantServerStore
 
         return QdrantServerStore(
             location,
-            collection=settings.qdrant_collection,
+            collection=name,
             dimension=dimension,
             autodetect=settings.vector_size_autodetect,
             api_key=settings.qdrant_api_key,
@@ -153,9 +160,26 @@ def open_vector_store(
     from loci.stores.qdrant_embedded import EmbeddedQdrantStore
 
     return EmbeddedQdrantStore(
-        settings.data_dir / "qdrant" / settings.qdrant_collection,
+        settings.data_dir / "qdrant" / name,
         dimension=dimension,
         autodetect=settings.vector_size_autodetect,
         disk=disk,
         exact=settings.exact_vector_search,
     )
+
+
+def drop_collection(settings: Settings, collection: str) -> None:
+    """Delete a collection and every vector in it (a dropped namespace's); its store must be closed."""
+    if settings.vector_store is VectorStoreName.FALKORDB:
+        return  # the vectors are on the namespace's graph nodes: they go with its graph
+    if settings.qdrant_location:
+        from loci.stores.qdrant_server import QdrantServerStore
+
+        QdrantServerStore.drop_collection(
+            settings.qdrant_location,
+            collection,
+            api_key=settings.qdrant_api_key,
+            timeout=settings.qdrant_timeout_seconds,
+        )
+        return
+    shutil.rmtree(settings.data_dir / "qdrant" / collection, ignore_errors=True)

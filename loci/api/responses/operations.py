@@ -147,3 +147,26 @@ class Health(Body):
     scheduler: dict[str, Any] | None = None
     sync: dict[str, Any] | None = None
     errors: dict[str, str] | None = None
+
+
+class NamespaceInfo(Body):
+    namespace: str
+    graph: str = Field(description="The FalkorDB graph holding its memories.")
+    memories: int
+    default: bool
+
+
+class Namespaces(Body):
+    """GET /admin/namespaces."""
+
+    status: Literal["success"]
+    count: int
+    namespaces: list[NamespaceInfo]
+
+
+class NamespaceDropped(Body):
+    """DELETE /admin/namespaces/{name}."""
+
+    status: Literal["success"]
+    namespace: str
+    deleted_memories: int

@@ -115,6 +115,23 @@ class GraphConnection:
                 if "already indexed" not in str(exc):
                     raise
 
+    def graph_names(self) -> list[str]:
+        """Every graph on the server (namespaces are graphs: loci/namespaces.py)."""
+        try:
+            return [name.decode() if isinstance(name, bytes) else str(name) for name in self._db.list_graphs()]
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise self._unreachable(GraphUnavailable(f"{self._where} is unreachable: {exc}")) from exc
+
+    def delete_graph(self) -> None:
+        """Delete this whole graph: every node, edge and index (dropping a namespace)."""
+        try:
+            self._graph.delete()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise self._unreachable(GraphUnavailable(f"{self._where} is unreachable: {exc}")) from exc
+        except redis.exceptions.ResponseError as exc:
+            if "empty key" not in str(exc).lower() and "invalid graph" not in str(exc).lower():
+                raise StoreError(f"FalkorDB could not delete graph {self.graph_name}: {exc}") from exc
+
     @property
     def redis(self) -> redis.Redis:
         """The server's key-value side (FalkorDB is a Redis module), for short-lived keys."""
