@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify
 from loci import __version__
 from loci.api.inputs import services
 from loci.model import Stage
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue
 from loci.pipeline.worker import StageWorker
 from loci.probe import GraphReport
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
@@ -92,7 +92,7 @@ def _restarting(server: FalkorDBServer | None) -> bool:
     return server is not None and server.state is ServerState.RESTARTING
 
 
-def stage_report(worker: StageWorker, queue: WorkQueue, memories: dict[str, int] | None) -> dict[str, Any]:
+def stage_report(worker: StageWorker, queue: Queue, memories: dict[str, int] | None) -> dict[str, Any]:
     stats = queue.stats()
     return {
         "status": "running" if worker.running else "stopped",

@@ -1,6 +1,6 @@
 """StageWorker: the loop, retries and bookkeeping shared by the embedding and enrichment workers.
 
-A worker is one daemon thread draining a `WorkQueue` in batches. `run()` is the loop:
+A worker is one daemon thread draining a `Queue` (in this process, or a shared stream) in batches. `run()` is the loop:
 honour the stop flag, take a batch (waiting at most a moment), `process` it, or do idle
 housekeeping. Subclasses implement `process`; each step of it runs through `attempt`, so a
 failure (a store outage, a provider error, or a bug) reschedules the batch's memories with
@@ -29,7 +29,7 @@ from loci.diskspace import DiskGuard
 from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUnavailable
 from loci.events import EventBus
 from loci.model import Stage, StageStatus
-from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.pipeline.queue import Queue, WorkItem
 from loci.stats import Stats
 from loci.stores.graph import GraphStore, pages
 
@@ -83,7 +83,7 @@ class StageWorker(ABC):
     def __init__(
         self,
         graph: GraphStore,
-        queue: WorkQueue,
+        queue: Queue,
         *,
         batch_size: int,
         retry: RetryPolicy,
