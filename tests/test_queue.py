@@ -238,3 +238,13 @@ def test_done_by_a_queue_that_never_took_the_id_changes_nothing(make_queue: Make
     assert [i.memory_id for i in queue.take(1, wait=1.0)] == ["a"]
     queue.done(["a"])
     assert queue.is_idle(include_delayed=True)
+
+
+def test_adopt_items_keeps_attempts_and_leaves_in_flight_ids_alone(make_queue: MakeQueue) -> None:
+    """Start-up recovery: a process starting beside one that works on "a" must not queue "a" again."""
+    queue = make_queue()
+    queue.put("a")
+    queue.take(1)
+    assert queue.adopt_items([WorkItem("a", 1), WorkItem("b", 2), WorkItem("c", 0)]) == 2
+    assert queue.adopt_items([WorkItem("b", 5)]) == 0  # queued already
+    assert {i.memory_id: i.attempts for i in queue.take(5)} == {"b": 2, "c": 0}

@@ -71,6 +71,8 @@ class Queue(Protocol):
 
     def adopt(self, ids: Iterable[str]) -> int: ...
 
+    def adopt_items(self, items: Iterable[WorkItem]) -> int: ...
+
     def stats(self) -> QueueStats: ...
 
     def is_idle(self, *, include_delayed: bool = False) -> bool: ...
@@ -198,8 +200,12 @@ class WorkQueue:
 
     def adopt(self, ids: Iterable[str]) -> int:
         """Queue ids that are neither queued nor in flight (work found unqueued); returns how many."""
-        with self._cond:  # re-entrant: put_many takes it again
-            return self.put_many([memory_id for memory_id in ids if memory_id not in self._inflight])
+        return self.adopt_items(WorkItem(memory_id) for memory_id in ids)
+
+    def adopt_items(self, items: Iterable[WorkItem]) -> int:
+        """`adopt`, keeping each item's attempts (start-up recovery from the nodes' state)."""
+        with self._cond:  # re-entrant: put_items takes it again
+            return self.put_items([item for item in items if item.memory_id not in self._inflight])
 
     def close(self) -> None:
         """Nothing to release: the queue lives in this process's memory."""

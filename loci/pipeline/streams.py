@@ -126,7 +126,12 @@ class StreamQueue:
 
     def adopt(self, ids: Iterable[str]) -> int:
         """Queue ids neither queued nor in flight anywhere in the fleet; returns how many."""
-        return self._put((WorkItem(memory_id) for memory_id in ids), 0.0, skip_inflight=True)
+        return self.adopt_items(WorkItem(memory_id) for memory_id in ids)
+
+    def adopt_items(self, items: Iterable[WorkItem]) -> int:
+        """`adopt`, keeping each item's attempts: start-up recovery, so processes starting at once
+        (or next to running ones) queue each unfinished memory once and leave in-flight ones alone."""
+        return self._put(items, 0.0, skip_inflight=True)
 
     def _put(self, items: Iterable[WorkItem], delay: float, *, skip_inflight: bool) -> int:
         added = 0

@@ -138,11 +138,12 @@ class StageWorker(ABC):
         return any(thread.is_alive() for thread in self._threads)
 
     def requeue_pending(self) -> int:
-        """Queue every memory whose node says this stage is unfinished (start-up recovery)."""
+        """Queue every memory whose node says this stage is unfinished (start-up recovery), except those
+        queued or in flight already (in another process of a fleet sharing a StreamQueue)."""
         count = 0
         for page in pages(self.graph.memories.iter_ids(stage=self.stage, status=StageStatus.PENDING)):
             attempts = self.graph.pipeline.stage_attempts(self.stage, page)
-            count += self.queue.put_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
+            count += self.queue.adopt_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
         if count:
             log.info("re-queued unfinished work", extra={"event": f"{self.stage}.requeued", "count": count})
         return count
