@@ -110,6 +110,13 @@ class Settings(BaseModel):
     client's own timeout."""
     falkordb_appendfsync: AppendFsync = env("LOCI_FALKORDB_APPENDFSYNC", default=AppendFsync.ALWAYS)
     """The embedded server's fsync policy (docs/performance.md, Durability)."""
+    queue_visibility_seconds: float = env("LOCI_QUEUE_VISIBILITY_SECONDS", default=60.0, gt=0, le=3600)
+    """With FALKORDB_HOST set the work queues are Redis Streams on that server, shared by every process
+    (loci/pipeline/streams.py): a memory taken by a process that stops heartbeating (it died) goes to
+    another process this long after its last heartbeat; a live process heartbeats every third of it."""
+    lease_ttl_seconds: float = env("LOCI_LEASE_TTL_SECONDS", default=30.0, gt=0, le=3600)
+    """With FALKORDB_HOST set the scheduler's jobs run in the process holding a lease on that server
+    (loci/lease.py), renewed every third of this; another process takes over this long after the holder died."""
 
     # --- vectors
     vector_store: VectorStoreName = env("VECTOR_STORE", default=VectorStoreName.QDRANT)

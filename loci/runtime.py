@@ -28,6 +28,7 @@ from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.summarize import LLMSummarizer
 from loci.errors import ConfigError, NotFound
 from loci.events import SubscriberSlots
+from loci.lease import Lease
 from loci.metrics import MeteredProvider, Metrics
 from loci.namespaces import DEFAULT, Tokens, collection_name, graph_name, namespace_of_graph, valid_name
 from loci.scheduler import Scheduler
@@ -45,9 +46,11 @@ BACKGROUND_THREADS = 16
 
 
 class Runtime:
-    def __init__(self, shared: Shared, tokens: Tokens, data_lock: IO[str] | None) -> None:
+    def __init__(self, shared: Shared, tokens: Tokens, data_lock: IO[str] | None, lease: Lease | None = None) -> None:
         self.shared, self.settings, self.tokens = shared, shared.settings, tokens
-        self.scheduler = Scheduler(EveryNamespace(self), shared.settings, shared.disk)
+        self.lease = lease
+        """With shared queues, the fleet's scheduler lease: only its holder runs the scheduled jobs."""
+        self.scheduler = Scheduler(EveryNamespace(self), shared.settings, shared.disk, lease=lease)
         self._data_lock = data_lock
         self._spaces: dict[str, Services] = {}
         self._lock = threading.RLock()
@@ -120,7 +123,12 @@ class Runtime:
             configured_dimension=dimension,
             falkordb_server=server,
         )
-        runtime = cls(shared, tokens, data_lock)
+        lease = (
+            Lease(graph.redis, f"loci:{settings.falkordb_graph}:scheduler", shared.consumer, settings.lease_ttl_seconds)
+            if settings.shared_queues
+            else None
+        )
+        runtime = cls(shared, tokens, data_lock, lease)
         try:
             default = Services.open_namespace(shared, DEFAULT, runtime.scheduler, graph)
         except BaseException:
@@ -183,6 +191,11 @@ class Runtime:
         with self._lock:
             self._spaces.pop(name, None)
         space.close_namespace()
+        queue_keys = [
+            key for queue in (space.embedding_queue, space.enrichment_queue) for key in getattr(queue, "keys", [])
+        ]
+        if queue_keys:  # a shared queue's streams and sets live beside the graph on the same server
+            self.default.graph.redis.delete(*queue_keys)
         graph = self.shared.open_graph(graph_name(self.settings, name))
         try:
             graph.delete_graph()

@@ -5,11 +5,19 @@ A job's first run is placed one interval after its last recorded run, so a resta
 neither repeats work nor skips it; a job that never ran starts after
 CONSOLIDATION_STARTUP_DELAY_SECONDS (or its interval, if shorter). Jobs never overlap
 themselves and missed runs are coalesced into one.
+
+With a `Lease` (loci/lease.py; a fleet of processes on one FalkorDB), every process
+schedules the jobs but only the lease's holder runs them: a due job first keeps the lease
+(acquire or renew), and a `lease` job renews it every third of its ttl. A process that
+takes the lease over places each job one interval after the fleet's last recorded run, so
+the jobs keep the old holder's rhythm: each runs once per interval across the fleet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,6 +28,7 @@ from flask_apscheduler import APScheduler
 from loci.config import Settings
 from loci.diskspace import DiskGuard
 from loci.errors import LociError
+from loci.lease import Lease
 from loci.stores.graph import GraphStore
 from loci.timeutil import iso, parse_timestamp, utcnow
 
@@ -47,9 +56,19 @@ class ScheduledWork(Protocol):
 
 
 class Scheduler:
-    def __init__(self, consolidator: ScheduledWork, settings: Settings, disk: DiskGuard | None = None) -> None:
+    def __init__(
+        self,
+        consolidator: ScheduledWork,
+        settings: Settings,
+        disk: DiskGuard | None = None,
+        lease: Lease | None = None,
+    ) -> None:
         self.consolidator, self.settings = consolidator, settings
         self.disk = disk  # below the free-space reserve a due job is skipped until its next run
+        self.lease = lease  # None: this process runs every job (the single-process set-up)
+        self._leading = False  # held the lease at the last look
+        self._lease_lock = threading.Lock()
+        self._not_before: dict[str, datetime] = {}  # set on taking the lease over
         self._aps = APScheduler(scheduler=BackgroundScheduler(timezone="UTC", daemon=True))
         self._started = False
 
@@ -71,6 +90,8 @@ class Scheduler:
         except LociError:
             last_runs = {}
         now = utcnow()
+        if self.lease is not None:
+            self._keep_lease()  # before the jobs exist: their first runs already follow the last ones
         for task, interval in self.intervals().items():
             if interval <= 0:
                 continue
@@ -86,6 +107,11 @@ class Scheduler:
                 misfire_grace_time=int(interval),
                 replace_existing=True,
             )
+        if self.lease is not None:
+            renew_every = self.lease.ttl / 3
+            self._aps.add_job(
+                id="lease", func=self._keep_lease, trigger="interval", seconds=renew_every, max_instances=1
+            )
         self._aps.start()
         self._started = True
         log.info("scheduler started", extra={"event": "scheduler.started", "next_runs": self.next_runs()})
@@ -96,7 +122,43 @@ class Scheduler:
             return soonest
         return max(parse_timestamp(last) + timedelta(seconds=interval), soonest)
 
+    def _keep_lease(self) -> bool:
+        """Acquire or renew the lease; on taking it over, place the jobs after the fleet's last runs."""
+        assert self.lease is not None
+        with self._lease_lock:
+            try:
+                held = self.lease.acquire()
+            except LociError:
+                held = False
+            if held != self._leading:
+                self._leading = held
+                log.info("scheduler lease changed hands", extra={"event": "scheduler.lease", "held": held})
+                if held:
+                    self._not_before = self._follow_last_runs()
+            return held
+
+    def _follow_last_runs(self) -> dict[str, datetime]:
+        """Move each job whose last recorded run (by any process) was less than an interval ago to one
+        interval after it; returns those times (the jobs must not run before them)."""
+        try:
+            last_runs = self.consolidator.graph.maintenance.last_runs()
+        except LociError:
+            return {}
+        now, moved = utcnow(), {}
+        for task, interval in self.intervals().items():
+            if interval <= 0 or task not in last_runs:
+                continue
+            after_last = parse_timestamp(last_runs[task]) + timedelta(seconds=interval)
+            job = self._aps.get_job(task) if self._started else None
+            if after_last > now:
+                moved[task] = after_last
+                if job is not None:
+                    job.modify(next_run_time=after_last)
+        return moved
+
     def _run(self, task: str) -> None:
+        if self.lease is not None and not self._leads(task):
+            return
         if self.disk is not None and not self.disk.writable():
             log.info("scheduled job skipped: disk space low", extra={"event": "scheduler.job_skipped", "task": task})
             return
@@ -104,6 +166,13 @@ class Scheduler:
             self.consolidator.run_task(task, dry_run=False, scheduled=True)
         except Exception:  # the job's edge: log it; the scheduler keeps the next run
             log.exception("scheduled job failed", extra={"event": "scheduler.job_failed", "task": task})
+
+    def _leads(self, task: str) -> bool:
+        """This process holds the lease, and the task is not waiting out an interval after a takeover."""
+        if not self._keep_lease():
+            return False  # another process runs the fleet's jobs
+        not_before = self._not_before.get(task)
+        return not_before is None or utcnow() >= not_before
 
     def next_runs(self) -> dict[str, str]:
         """When each job runs next (ISO time), or "Disabled"."""
@@ -121,3 +190,7 @@ class Scheduler:
         if self._started:
             self._aps.shutdown(wait=False)
             self._started = False
+        if self.lease is not None and self._leading:
+            self._leading = False
+            with contextlib.suppress(LociError):  # unreachable: it expires on its own
+                self.lease.release()  # the next holder need not wait for the expiry

@@ -39,7 +39,8 @@ from loci.pipeline.access import AccessRecorder
 from loci.pipeline.embedding import EmbeddingWorker
 from loci.pipeline.enrichment import EnrichmentWorker
 from loci.pipeline.intake import Intake
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue, WorkQueue
+from loci.pipeline.streams import StreamQueue, default_consumer
 from loci.pipeline.sync import SyncJob
 from loci.probe import StoreProbe
 from loci.recall.sources import RecallSources
@@ -72,6 +73,8 @@ class Shared:
     classifier: LLMClassifier | None
     summarizer: LLMSummarizer | None
     configured_dimension: int
+    consumer: str = field(default_factory=default_consumer)
+    """This process's name among the consumers of shared queues (and as the scheduler lease's holder)."""
     falkordb_server: FalkorDBServer | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -85,6 +88,19 @@ class Shared:
             socket_timeout=settings.graph_timeout_seconds,
         )
 
+    def open_queue(self, graph: GraphStore, stage: Stage) -> Queue:
+        """A namespace's queue for one stage: in this process's memory, or in Redis Streams on FalkorDB's
+        server, shared by every process of a fleet and keyed by the namespace's graph (docs/fleet.md)."""
+        if not self.settings.shared_queues:
+            return WorkQueue(stage.value, self.clock)
+        return StreamQueue(
+            graph.redis,
+            graph.graph_name,
+            stage.value,
+            consumer=self.consumer,
+            visibility_timeout=self.settings.queue_visibility_seconds,
+        )
+
 
 @dataclass
 class Services:
@@ -94,9 +110,9 @@ class Services:
     graph: GraphStore
     vectors: VectorStore
     provider: MeteredProvider
-    embedding_queue: WorkQueue
+    embedding_queue: Queue
     embedding_worker: EmbeddingWorker
-    enrichment_queue: WorkQueue
+    enrichment_queue: Queue
     enrichment_worker: EnrichmentWorker
     access: AccessRecorder
     events: EventBus
@@ -156,8 +172,8 @@ class Services:
             undo.callback(vectors.close)
             undo.pop_all()
         events = EventBus(settings.stream_max_subscribers, shared.stream_slots)
-        embedding_queue = WorkQueue("embedding", shared.clock)
-        enrichment_queue = WorkQueue("enrichment", shared.clock)
+        embedding_queue = shared.open_queue(graph, Stage.EMBEDDING)
+        enrichment_queue = shared.open_queue(graph, Stage.ENRICHMENT)
         requests = RequestLog(graph.redis, graph.graph_name, settings.idempotency_window_seconds)
         intake = Intake(graph.pipeline, vectors, embedding_queue, enrichment_queue, events)
         settler = Settler(graph, requests, intake)
@@ -237,7 +253,7 @@ class Services:
         self._register_queue_gauges("enrichment", self.enrichment_queue)
         self.metrics.gauge("loci_stream_subscribers", "Open /stream connections", lambda: self.events.subscribers)
 
-    def _register_queue_gauges(self, name: str, queue: WorkQueue) -> None:
+    def _register_queue_gauges(self, name: str, queue: Queue) -> None:
         self.metrics.gauge(f"loci_{name}_queue_pending", f"Memories waiting for {name}", lambda: queue.stats().pending)
         self.metrics.gauge(f"loci_{name}_queue_inflight", f"Memories in {name} now", lambda: queue.stats().inflight)
 
@@ -273,6 +289,8 @@ class Services:
             self._started_pid = None
         self.embedding_worker.stop()
         self.enrichment_worker.stop()
+        self.embedding_queue.close()  # a shared queue's heartbeat; what it still holds is reclaimed by the fleet
+        self.enrichment_queue.close()
         self.access.stop()
         self.settler.stop()
         self.probe.close()

@@ -15,11 +15,14 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from loci import __version__
-from loci.api.inputs import services
+from loci.api.inputs import runtime, services
+from loci.errors import LociError
 from loci.model import Stage
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue
+from loci.pipeline.streams import StreamQueue
 from loci.pipeline.worker import StageWorker
 from loci.probe import GraphReport
+from loci.services import Services
 from loci.stores.falkordb_server import FalkorDBServer, ServerState
 from loci.timeutil import iso, utcnow
 
@@ -37,7 +40,12 @@ def health() -> Any:
     states, last_sync = (report.states, report.last_sync) if report else (None, None)
     graph_error = graph.error or (None if graph_ok else f"FalkorDB is {server.state if server else 'down'}")
     vectors_ok, vector_count, vector_error = vectors.ok, vectors.value, vectors.error
-    running = svc.embedding_worker.running and svc.enrichment_worker.running and svc.scheduler.running
+    expected = [
+        worker
+        for worker in (svc.embedding_worker, svc.enrichment_worker)
+        if settings.run_workers and worker.stage.value in settings.worker_stages
+    ]  # this process's role: an API-only process runs no workers, a worker process may run one stage
+    running = all(worker.running for worker in expected) and (svc.scheduler.running or not settings.run_scheduler)
     embedded = states[Stage.EMBEDDING] if states else None
     body: dict[str, Any] = {
         "status": "healthy" if graph_ok and vectors_ok and running else ("unhealthy" if not graph_ok else "degraded"),
@@ -79,6 +87,8 @@ def health() -> Any:
         "sync": {"last_run": _sync_summary(last_sync)},
         "disk": svc.disk.state().report(),
     }
+    if settings.shared_queues:
+        body["fleet"] = fleet_report(svc)
     errors = {name: error for name, error in (("falkordb", graph_error), ("qdrant", vector_error)) if error}
     if errors:
         body["errors"] = errors
@@ -88,11 +98,36 @@ def health() -> Any:
     return response, 200 if graph_ok else 503
 
 
+def fleet_report(svc: Services) -> dict[str, Any]:
+    """This process's roles, the scheduler lease's holder, and the consumers of this namespace's shared queues:
+    what each holds and how long since it was last heard from (its heartbeat)."""
+    rt, settings = runtime(), svc.settings
+    report: dict[str, Any] = {
+        "consumer": rt.shared.consumer,
+        "roles": {
+            "workers": list(settings.worker_stages) if settings.run_workers else [],
+            "scheduler": settings.run_scheduler,
+        },
+        "namespaces_open": len(rt.open_namespaces()),
+    }
+    try:
+        report["lease_holder"] = rt.lease.holder() if rt.lease else None
+        for stage, queue in ((Stage.EMBEDDING, svc.embedding_queue), (Stage.ENRICHMENT, svc.enrichment_queue)):
+            consumers = queue.consumers() if isinstance(queue, StreamQueue) else []
+            report[stage.value] = {
+                "lag": queue.stats().depth,
+                "consumers": [{"name": c.name, "holding": c.pending, "last_heard_ms": c.idle_ms} for c in consumers],
+            }
+    except LociError as exc:
+        report["error"] = exc.message
+    return report
+
+
 def _restarting(server: FalkorDBServer | None) -> bool:
     return server is not None and server.state is ServerState.RESTARTING
 
 
-def stage_report(worker: StageWorker, queue: WorkQueue, memories: dict[str, int] | None) -> dict[str, Any]:
+def stage_report(worker: StageWorker, queue: Queue, memories: dict[str, int] | None) -> dict[str, Any]:
     stats = queue.stats()
     return {
         "status": "running" if worker.running else "stopped",

@@ -24,7 +24,7 @@ from typing import Any
 
 from loci.errors import Conflict
 from loci.model import Memory, StageStatus, content_hash
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue
 from loci.schemas import RestoreMemory, RestorePage
 from loci.stores.graph import BackupQueries
 from loci.stores.vectors import VectorPoint, VectorStore
@@ -63,8 +63,8 @@ class Restorer:
         queries: BackupQueries,
         count_memories: Callable[[], int],
         vectors: VectorStore,
-        embedding_queue: WorkQueue,
-        enrichment_queue: WorkQueue,
+        embedding_queue: Queue,
+        enrichment_queue: Queue,
     ) -> None:
         self.queries, self.count_memories, self.vectors = queries, count_memories, vectors
         self.embedding_queue, self.enrichment_queue = embedding_queue, enrichment_queue

@@ -1,6 +1,6 @@
 """EmbeddingWorker: turns queued memory ids into vectors in the vector store.
 
-Each pass takes a batch from the `WorkQueue`, reads the memories from the graph (so an
+Each pass takes a batch from the `Queue`, reads the memories from the graph (so an
 edit made while the id waited is what gets embedded), makes one provider call for the batch,
 writes the vectors (with a remote provider, answers that arrive together are written in one
 group: loci/pipeline/groupcommit.py), marks the nodes `completed`, and links each new vector to
@@ -26,7 +26,7 @@ from loci.errors import LociError
 from loci.events import EventBus
 from loci.model import Memory, Stage, StageStatus, content_hash
 from loci.pipeline.groupcommit import GroupCommit
-from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.pipeline.queue import Queue, WorkItem
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
 from loci.stores.filters import MemoryFilter
 from loci.stores.graph import GraphStore
@@ -43,7 +43,7 @@ class EmbeddingWorker(StageWorker):
         graph: GraphStore,
         vectors: VectorStore,
         provider: EmbeddingProvider,
-        queue: WorkQueue,
+        queue: Queue,
         settings: Settings,
         events: EventBus | None = None,
         activity: RequestActivity | None = None,

@@ -35,7 +35,7 @@ from loci.enrichment.summarize import LLMSummarizer
 from loci.enrichment.text import first_sentence, term_counts, top_terms
 from loci.events import EventBus
 from loci.model import Memory, Stage, StageStatus
-from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.pipeline.queue import Queue, WorkItem
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
 from loci.stores.graph import GraphStore
 from loci.timeutil import iso, parse_timestamp, utcnow
@@ -53,8 +53,8 @@ class EnrichmentWorker(StageWorker):
     def __init__(
         self,
         graph: GraphStore,
-        queue: WorkQueue,
-        embedding_queue: WorkQueue,
+        queue: Queue,
+        embedding_queue: Queue,
         extractor: EntityExtractor,
         classifier: LLMClassifier | None,
         settings: Settings,

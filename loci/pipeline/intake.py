@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from loci.events import EventBus
 from loci.model import Memory, StageStatus, content_hash
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue
 from loci.stores.graph import PipelineQueries
 from loci.stores.vectors import VectorPoint, VectorStore
 
@@ -23,8 +23,8 @@ class Intake:
         self,
         pipeline: PipelineQueries,
         vectors: VectorStore,
-        embedding_queue: WorkQueue,
-        enrichment_queue: WorkQueue,
+        embedding_queue: Queue,
+        enrichment_queue: Queue,
         events: EventBus,
     ) -> None:
         self.pipeline, self.vectors, self.events = pipeline, vectors, events

@@ -17,6 +17,10 @@ one memory that breaks a batch cannot use up the attempts of the others.
 
 The queue lives in memory; the durable truth is the state on each memory's graph node,
 from which the queue is rebuilt at start-up.
+
+`Queue` is the interface the workers use. `WorkQueue` implements it in this process;
+`StreamQueue` (loci/pipeline/streams.py) implements it in Redis Streams on FalkorDB's own
+server, shared by a fleet of processes, with the same semantics across all of them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,34 @@ class QueueStats:
     """Queued, waiting for a retry time."""
     pending: int
     inflight: int
+
+
+class Queue(Protocol):
+    """What the pipeline needs of a work queue (WorkQueue here, StreamQueue across a fleet)."""
+
+    name: str
+
+    def put(self, memory_id: str, *, attempts: int = 0, delay: float = 0.0) -> bool: ...
+
+    def put_many(self, ids: Iterable[str], *, attempts: int = 0, delay: float = 0.0) -> int: ...
+
+    def put_items(self, items: Iterable[WorkItem], *, delay: float = 0.0) -> int: ...
+
+    def take(self, max_items: int, *, wait: float = 0.0, linger: float = 0.0) -> list[WorkItem]: ...
+
+    def done(self, ids: Iterable[str]) -> None: ...
+
+    def retry(self, item: WorkItem, delay: float, *, isolate: bool = False) -> None: ...
+
+    def adopt(self, ids: Iterable[str]) -> int: ...
+
+    def adopt_items(self, items: Iterable[WorkItem]) -> int: ...
+
+    def stats(self) -> QueueStats: ...
+
+    def is_idle(self, *, include_delayed: bool = False) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class WorkQueue:
@@ -118,12 +151,13 @@ class WorkQueue:
             if remaining <= 0:
                 return
             self._cond.wait(timeout=min(gap, remaining))
-            more = self._pop_ready(max_items - len(batch))
+            more = self._pop_ready(max_items - len(batch), joining=len(batch))
             if not more:
                 return  # nothing arrived within the gap: the burst is over
             batch.extend(more)
 
-    def _pop_ready(self, limit: int) -> list[WorkItem]:
+    def _pop_ready(self, limit: int, joining: int = 0) -> list[WorkItem]:
+        """Pop up to `limit` ready ids not in flight; `joining`: ids already in the batch they join."""
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
             _, _, memory_id = heapq.heappop(self._delayed)
@@ -135,7 +169,7 @@ class WorkQueue:
             if memory_id in self._inflight:
                 skipped.append(memory_id)  # being worked on: its turn comes after
                 continue
-            if memory_id in self._isolated and taken:
+            if memory_id in self._isolated and (taken or joining):
                 skipped.append(memory_id)  # goes alone, in a later batch
                 break
             taken.append(WorkItem(memory_id, self._pending.pop(memory_id, 0)))
@@ -166,8 +200,15 @@ class WorkQueue:
 
     def adopt(self, ids: Iterable[str]) -> int:
         """Queue ids that are neither queued nor in flight (work found unqueued); returns how many."""
-        with self._cond:  # re-entrant: put_many takes it again
-            return self.put_many([memory_id for memory_id in ids if memory_id not in self._inflight])
+        return self.adopt_items(WorkItem(memory_id) for memory_id in ids)
+
+    def adopt_items(self, items: Iterable[WorkItem]) -> int:
+        """`adopt`, keeping each item's attempts (start-up recovery from the nodes' state)."""
+        with self._cond:  # re-entrant: put_items takes it again
+            return self.put_items([item for item in items if item.memory_id not in self._inflight])
+
+    def close(self) -> None:
+        """Nothing to release: the queue lives in this process's memory."""
 
     # --- observation
     def stats(self) -> QueueStats:

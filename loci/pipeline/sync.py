@@ -20,7 +20,7 @@ from typing import Any
 
 from loci.config import Settings
 from loci.model import Memory, Stage, StageStatus
-from loci.pipeline.queue import WorkQueue
+from loci.pipeline.queue import Queue
 from loci.stores.graph import PAGE_SIZE, GraphStore, pages
 from loci.stores.vectors import VectorStore
 
@@ -35,9 +35,7 @@ COMPARED_FIELDS = (
 
 
 class SyncJob:
-    def __init__(
-        self, graph: GraphStore, vectors: VectorStore, queues: dict[Stage, WorkQueue], settings: Settings
-    ) -> None:
+    def __init__(self, graph: GraphStore, vectors: VectorStore, queues: dict[Stage, Queue], settings: Settings) -> None:
         self.graph, self.vectors, self.queues = graph, vectors, queues
         self.queue = queues[Stage.EMBEDDING]
         self.excluded_types = settings.recall_excluded_types

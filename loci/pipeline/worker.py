@@ -1,6 +1,6 @@
 """StageWorker: the loop, retries and bookkeeping shared by the embedding and enrichment workers.
 
-A worker is one daemon thread draining a `WorkQueue` in batches. `run()` is the loop:
+A worker is one daemon thread draining a `Queue` (in this process, or a shared stream) in batches. `run()` is the loop:
 honour the stop flag, take a batch (waiting at most a moment), `process` it, or do idle
 housekeeping. Subclasses implement `process`; each step of it runs through `attempt`, so a
 failure (a store outage, a provider error, or a bug) reschedules the batch's memories with
@@ -29,7 +29,7 @@ from loci.diskspace import DiskGuard
 from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUnavailable
 from loci.events import EventBus
 from loci.model import Stage, StageStatus
-from loci.pipeline.queue import WorkItem, WorkQueue
+from loci.pipeline.queue import Queue, WorkItem
 from loci.stats import Stats
 from loci.stores.graph import GraphStore, pages
 
@@ -83,7 +83,7 @@ class StageWorker(ABC):
     def __init__(
         self,
         graph: GraphStore,
-        queue: WorkQueue,
+        queue: Queue,
         *,
         batch_size: int,
         retry: RetryPolicy,
@@ -138,11 +138,12 @@ class StageWorker(ABC):
         return any(thread.is_alive() for thread in self._threads)
 
     def requeue_pending(self) -> int:
-        """Queue every memory whose node says this stage is unfinished (start-up recovery)."""
+        """Queue every memory whose node says this stage is unfinished (start-up recovery), except those
+        queued or in flight already (in another process of a fleet sharing a StreamQueue)."""
         count = 0
         for page in pages(self.graph.memories.iter_ids(stage=self.stage, status=StageStatus.PENDING)):
             attempts = self.graph.pipeline.stage_attempts(self.stage, page)
-            count += self.queue.put_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
+            count += self.queue.adopt_items(WorkItem(memory_id, attempts.get(memory_id, 0)) for memory_id in page)
         if count:
             log.info("re-queued unfinished work", extra={"event": f"{self.stage}.requeued", "count": count})
         return count

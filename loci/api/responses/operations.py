@@ -146,6 +146,11 @@ class Health(Body):
     enrichment: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
     sync: dict[str, Any] | None = None
+    fleet: dict[str, Any] | None = Field(
+        None,
+        description="With shared queues (docs/fleet.md): this process's consumer name and roles, the scheduler "
+        "lease's holder, and per stage the queue's lag and each consumer's held entries and last heartbeat.",
+    )
     errors: dict[str, str] | None = None
 
 
