@@ -32,5 +32,6 @@ def configure_logging(settings: Settings) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
-    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "filelock"):
+    # apscheduler's executor logs every run of every job (the lease's renewal every few seconds): Loci logs its own
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "filelock", "apscheduler.executors"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

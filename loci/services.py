@@ -32,6 +32,7 @@ from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.summarize import LLMSummarizer, SoftLimit
 from loci.errors import ConfigError
 from loci.events import EventBus, SubscriberSlots
+from loci.lease import Lease
 from loci.metrics import MeteredProvider, Metrics, NamespaceMetrics
 from loci.model import Stage
 from loci.namespaces import DEFAULT, collection_name, graph_name
@@ -87,6 +88,13 @@ class Shared:
             password=settings.falkordb_password,
             socket_timeout=settings.graph_timeout_seconds,
         )
+
+    def turn(self, graph: GraphStore, stage: Stage) -> Lease | None:
+        """With shared queues, the lease a process holds to work a namespace's stage alone (see StageWorker.turn)."""
+        if not self.settings.shared_queues:
+            return None
+        key = f"{{{graph.graph_name}}}:turn:{stage.value}"
+        return Lease(graph.redis, key, self.consumer, self.settings.lease_ttl_seconds)
 
     def open_queue(self, graph: GraphStore, stage: Stage) -> Queue:
         """A namespace's queue for one stage: in this process's memory, or in Redis Streams on FalkorDB's
@@ -204,6 +212,7 @@ class Services:
                 shared.activity,
                 disk=disk,
                 summarizer=shared.summarizer,
+                turn=shared.turn(graph, Stage.ENRICHMENT),
             ),
             activity=shared.activity,
             access=access,

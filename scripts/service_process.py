@@ -3,7 +3,8 @@
 Used by the benchmarks and the end-to-end tests (scripts/ is on pytest's pythonpath),
 which need the real service on a free loopback port with its own data directory.
 `start()` waits until /health answers 200 (failing at once, with the log tail, if the
-process dies); `stop()` sends SIGTERM and waits, then kills.
+process dies); `stop()` sends SIGTERM and waits, then kills. WorkerProcess runs
+`python -m loci worker` the same way, for a fleet on shared queues.
 """
 
 from __future__ import annotations
@@ -96,6 +97,67 @@ class ServiceProcess:
             return "(no log)"
 
     def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class WorkerProcess:
+    """`python -m loci worker` in its own process group: the pipeline only, on shared queues (tests, benchmarks)."""
+
+    def __init__(self, log_path: Path, env: dict[str, str], stages: str | None = None) -> None:
+        self.log_path, self.stages = log_path, stages
+        self.env = {**os.environ, **env}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180.0) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "loci", "worker", *(["--stages", self.stages] if self.stages else [])]
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while "worker started" not in self.log_tail(200_000):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {self._process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"the worker did not start in {timeout:.0f}s:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def stop(self, timeout: float = 60.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: what it held is left for the fleet to reclaim."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> WorkerProcess:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

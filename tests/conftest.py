@@ -91,6 +91,9 @@ def make_settings(falkordb: FalkorDBServer, graph_name: str, tmp_path: Path) -> 
             "falkordb_port": falkordb.port,
             "falkordb_graph": graph_name,
             "data_dir": tmp_path / "data",
+            # one process's queues in memory, as with the embedded server (an external FalkorDB would share
+            # them in Redis Streams: tests/test_queue.py, tests/test_fleet.py and the stream tests ask for that)
+            "queue_backend": "memory",
             "log_format": "text",
         }
         values.update(overrides)

@@ -21,6 +21,7 @@ from service_process import ServiceProcess
 from ui_demo import chromium_path, launch_chromium, seed
 
 TOKEN = "browser-test-token"
+expect.set_options(timeout=20_000)  # a shared, loaded machine draws 300 nodes slowly; waits end at the state anyway
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None,

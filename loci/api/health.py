@@ -10,6 +10,7 @@ sync result.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -47,6 +48,8 @@ def health() -> Any:
     ]  # this process's role: an API-only process runs no workers, a worker process may run one stage
     running = all(worker.running for worker in expected) and (svc.scheduler.running or not settings.run_scheduler)
     embedded = states[Stage.EMBEDDING] if states else None
+    # shared queues live on the graph's server: read them only when the probe found it answering in time
+    queue_readable = graph_ok or not settings.shared_queues
     body: dict[str, Any] = {
         "status": "healthy" if graph_ok and vectors_ok and running else ("unhealthy" if not graph_ok else "degraded"),
         "version": __version__,
@@ -68,7 +71,7 @@ def health() -> Any:
             "mismatch": svc.configured_dimension != svc.vectors.dimension,
         },
         "embedding": {
-            **stage_report(svc.embedding_worker, svc.embedding_queue, embedded),
+            **stage_report(svc.embedding_worker, svc.embedding_queue, embedded, queue_readable),
             "provider": svc.provider.name,
             "model": svc.provider.model,
             "dimension": svc.provider.dimension,
@@ -76,7 +79,12 @@ def health() -> Any:
             "provider_calls": svc.provider.report(),
         },
         "enrichment": {
-            **stage_report(svc.enrichment_worker, svc.enrichment_queue, states[Stage.ENRICHMENT] if states else None),
+            **stage_report(
+                svc.enrichment_worker,
+                svc.enrichment_queue,
+                states[Stage.ENRICHMENT] if states else None,
+                queue_readable,
+            ),
             "entity_extractor": svc.enrichment_worker.extractor.name,
             "llm_classifier": svc.enrichment_worker.classifier.model if svc.enrichment_worker.classifier else None,
         },
@@ -88,7 +96,7 @@ def health() -> Any:
         "disk": svc.disk.state().report(),
     }
     if settings.shared_queues:
-        body["fleet"] = fleet_report(svc)
+        body["fleet"] = fleet_report(svc, queue_readable)
     errors = {name: error for name, error in (("falkordb", graph_error), ("qdrant", vector_error)) if error}
     if errors:
         body["errors"] = errors
@@ -98,7 +106,7 @@ def health() -> Any:
     return response, 200 if graph_ok else 503
 
 
-def fleet_report(svc: Services) -> dict[str, Any]:
+def fleet_report(svc: Services, readable: bool) -> dict[str, Any]:
     """This process's roles, the scheduler lease's holder, and the consumers of this namespace's shared queues:
     what each holds and how long since it was last heard from (its heartbeat)."""
     rt, settings = runtime(), svc.settings
@@ -110,6 +118,9 @@ def fleet_report(svc: Services) -> dict[str, Any]:
         },
         "namespaces_open": len(rt.open_namespaces()),
     }
+    if not readable:
+        report["error"] = "FalkorDB, which holds the shared queues, is not answering"
+        return report
     try:
         report["lease_holder"] = rt.lease.holder() if rt.lease else None
         for stage, queue in ((Stage.EMBEDDING, svc.embedding_queue), (Stage.ENRICHMENT, svc.enrichment_queue)):
@@ -127,14 +138,20 @@ def _restarting(server: FalkorDBServer | None) -> bool:
     return server is not None and server.state is ServerState.RESTARTING
 
 
-def stage_report(worker: StageWorker, queue: Queue, memories: dict[str, int] | None) -> dict[str, Any]:
-    stats = queue.stats()
+def stage_report(
+    worker: StageWorker, queue: Queue, memories: dict[str, int] | None, readable: bool = True
+) -> dict[str, Any]:
+    """A stage's worker and queue; a shared queue whose server is not answering shows its figures as null."""
+    stats = None
+    if readable:
+        with contextlib.suppress(LociError):
+            stats = queue.stats()
     return {
         "status": "running" if worker.running else "stopped",
-        "queue_depth": stats.depth,
-        "delayed": stats.delayed,
-        "pending": stats.pending,
-        "inflight": stats.inflight,
+        "queue_depth": stats.depth if stats else None,
+        "delayed": stats.delayed if stats else None,
+        "pending": stats.pending if stats else None,
+        "inflight": stats.inflight if stats else None,
         "memories": memories,
         "processed": worker.stats.processed,
         "failed": worker.stats.failed,

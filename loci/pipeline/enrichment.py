@@ -34,6 +34,7 @@ from loci.enrichment.llm import LLMClassifier
 from loci.enrichment.summarize import LLMSummarizer
 from loci.enrichment.text import first_sentence, term_counts, top_terms
 from loci.events import EventBus
+from loci.lease import Lease
 from loci.model import Memory, Stage, StageStatus
 from loci.pipeline.queue import Queue, WorkItem
 from loci.pipeline.worker import FAILED, RetryPolicy, StageWorker
@@ -62,6 +63,7 @@ class EnrichmentWorker(StageWorker):
         activity: RequestActivity | None = None,
         disk: DiskGuard | None = None,
         summarizer: LLMSummarizer | None = None,
+        turn: Lease | None = None,
     ) -> None:
         super().__init__(
             graph,
@@ -77,6 +79,7 @@ class EnrichmentWorker(StageWorker):
             activity=activity,
             yield_seconds=settings.worker_yield_seconds,
             disk=disk,
+            turn=turn,
         )
         self.embedding_queue, self.extractor, self.classifier = embedding_queue, extractor, classifier
         self.window = timedelta(days=settings.enrichment_temporal_window_days)

@@ -14,6 +14,7 @@ not-before time, never a sleep in the worker. Between batches the loop gives way
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -28,6 +29,7 @@ from loci.activity import RequestActivity
 from loci.diskspace import DiskGuard
 from loci.errors import EmbeddingError, InsufficientStorage, LociError, StoreUnavailable
 from loci.events import EventBus
+from loci.lease import Lease
 from loci.model import Stage, StageStatus
 from loci.pipeline.queue import Queue, WorkItem
 from loci.stats import Stats
@@ -94,6 +96,7 @@ class StageWorker(ABC):
         activity: RequestActivity | None = None,
         yield_seconds: float = 0.0,
         disk: DiskGuard | None = None,
+        turn: Lease | None = None,
     ) -> None:
         self.graph, self.queue = graph, queue
         self.batch_size, self.retry, self.linger, self.nice = batch_size, retry, linger, nice
@@ -104,6 +107,9 @@ class StageWorker(ABC):
         self._outages = 0  # consecutive batches that found a store unreachable (any thread)
         self.disk = disk
         """Below its free-space reserve the loop pauses, the queue keeping the work."""
+        self.turn = turn
+        """With a fleet sharing the queue: only the process holding this lease takes work, so a stage whose steps
+        read what earlier batches wrote (enrichment's links in time) runs one batch at a time per namespace."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -132,6 +138,9 @@ class StageWorker(ABC):
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self.turn is not None:
+            with contextlib.suppress(LociError):
+                self.turn.release()  # the next process may take this namespace's stage at once
 
     @property
     def running(self) -> bool:
@@ -170,6 +179,8 @@ class StageWorker(ABC):
         """Process one batch if one is ready (waiting up to `wait`); returns its size (0 while paused for disk)."""
         if self.disk is not None and not self.disk.writable():
             return 0  # the batch stays queued, no attempt used
+        if self.turn is not None and not self._my_turn(wait):
+            return 0  # another process works this namespace's stage now
         items = self.queue.take(self.batch_size, wait=wait, linger=self.linger)
         if not items:
             return 0
@@ -186,6 +197,17 @@ class StageWorker(ABC):
         finally:
             self.queue.done(item.memory_id for item in items)
         return len(items)
+
+    def _my_turn(self, wait: float) -> bool:
+        """Take or keep the turn (a renewal while ours); without it, pause as an idle pass would."""
+        assert self.turn is not None
+        try:
+            if self.turn.acquire():
+                return True
+        except LociError as exc:  # an outage: the queue would fail the same way; look again shortly
+            log.warning("turn unavailable", extra={"event": f"{self.stage}.turn_unavailable", "error": exc.message})
+        self._stop.wait(wait)
+        return False
 
     def drain(self, timeout: float = 60.0) -> None:
         """Process batches in this thread until nothing is ready (tests, benchmarks)."""
