@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run dev test lint format bench bench-locomo browser vendor-ui ui-screenshots clean
+.PHONY: run dev test lint format bench bench-locomo bench-fleet browser vendor-ui ui-screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_front.py
 	$(BIN)/python scripts/bench_stall.py
 	$(BIN)/python scripts/bench_durability.py
+
+# A fleet on one FalkorDB: pipeline throughput with 1, 2 and 4 worker processes, recall with 1 and 2 API processes
+bench-fleet: $(STAMP)
+	PYTHONPATH=. $(BIN)/python scripts/bench_fleet.py $(FLEET_ARGS)
 
 # LoCoMo evidence recall against BM25 (not in `bench`: it ingests and asks every question of the dev split)
 bench-locomo: $(STAMP)

@@ -82,6 +82,8 @@ def work(args: argparse.Namespace) -> int:
     try:
         runtime.start()
         log.info("worker started", extra={"event": "worker.started", "stages": list(settings.worker_stages)})
+        # on stderr whatever LOG_LEVEL says: what a supervisor (or WorkerProcess) waits for
+        print(f"loci worker ready: {','.join(settings.worker_stages)}", file=sys.stderr, flush=True)
         stop.wait()
     finally:
         runtime.close()

@@ -119,7 +119,7 @@ class WorkerProcess:
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
             )
         deadline = time.monotonic() + timeout
-        while "worker started" not in self.log_tail(200_000):
+        while "loci worker ready" not in self.log_tail(200_000):
             if self._process.poll() is not None:
                 raise RuntimeError(f"the worker exited with {self._process.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
