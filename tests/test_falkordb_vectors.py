@@ -3,6 +3,7 @@ nodes (deleted with them, never a payload copy), recall against exact search, an
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from loci.config import Settings
 from loci.errors import ConfigError, StoreError
 from loci.model import EMBEDDING_PROPERTY, Memory
 from loci.services import Services
+from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.falkordb_vectors import MAX_INDEX_K, FalkorVectorStore
 from loci.stores.filters import MemoryFilter
 from loci.stores.graph import GraphStore
@@ -178,3 +180,37 @@ def test_a_restore_onto_falkordb_keeps_the_backup_vectors(make_app: Callable[...
 def test_falkordb_vectors_refuse_a_qdrant_server_too() -> None:
     with pytest.raises(ConfigError, match="VECTOR_STORE=falkordb"):
         Settings.from_env({"VECTOR_STORE": "falkordb", "QDRANT_URL": "http://127.0.0.1:6333"})
+
+
+def test_processes_opening_a_new_namespace_at_once_all_succeed(falkordb: FalkorDBServer) -> None:
+    """A fleet's processes meet a new namespace together (its first write, the workers' namespace watch):
+    each finds no index and creates it; the ones that lose the race must open it as it is."""
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    failures: list[BaseException] = []
+    opened: list[GraphStore] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def open_one() -> None:
+        graph = GraphStore(falkordb.host, falkordb.port, name)
+        with lock:
+            opened.append(graph)
+        try:
+            start.wait()
+            graph.ensure_schema()
+            FalkorVectorStore(graph, DIMENSION)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert opened[0].vectors.index_options() is not None
+    finally:
+        opened[0].delete_graph()
+        for graph in opened:
+            graph.close()

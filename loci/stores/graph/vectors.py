@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from loci.errors import StoreError
 from loci.model import EMBEDDING_PROPERTY
 from loci.stores.filters import MemoryFilter
 from loci.stores.graph.base import QueryGroup
@@ -40,7 +41,11 @@ class VectorQueries(QueryGroup):
             f"{{dimension: {int(dimension)}, similarityFunction: 'cosine', M: {int(m)}, "
             f"efConstruction: {int(ef_construction)}, efRuntime: {int(ef_runtime)}}}"
         )
-        self._query(f"CREATE VECTOR INDEX FOR (m:Memory) ON (m.{VECTOR}) OPTIONS {options}")
+        try:
+            self._query(f"CREATE VECTOR INDEX FOR (m:Memory) ON (m.{VECTOR}) OPTIONS {options}")
+        except StoreError as exc:  # another process of a fleet opened the same new namespace at the same moment
+            if "already indexed" not in str(exc):
+                raise
 
     def set_vectors(self, rows: Sequence[tuple[str, Sequence[float]]]) -> list[str]:
         """Write these vectors onto their memories' nodes; returns the ids that had a node."""
