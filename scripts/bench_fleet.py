@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="the embedding server's answer time, seconds")
     parser.add_argument("--recall-memories", type=int, default=2000)
     parser.add_argument("--recall-seconds", type=float, default=20.0)
+    parser.add_argument("--parts", default="throughput,recall", help="which parts to run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "throughput": [], "recall": []}
@@ -193,21 +194,21 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="loci-fleet-") as tmp:
             root = Path(tmp)
-            for workers in (int(n) for n in args.workers.split(",")):
+            parts = args.parts.split(",")
+            for workers in (int(n) for n in args.workers.split(",") if "throughput" in parts):
                 row = throughput(workers, args.memories, args.namespaces, stub_url, root)
                 results["throughput"].append(row)
                 print(json.dumps(row), flush=True)
-            for processes in (1, 2):
+            for processes in (1, 2) if "recall" in parts else ():
                 row = recall_under_load(processes, args.recall_memories, args.recall_seconds, root)
                 results["recall"].append(row)
                 print(json.dumps(row), flush=True)
     finally:
         stub.terminate()
-    one = results["throughput"][0]["per_second"]
     for row in results["throughput"]:
-        row["ratio_to_one"] = round(row["per_second"] / one, 2)
-    single = results["recall"][0]
+        row["ratio_to_one"] = round(row["per_second"] / results["throughput"][0]["per_second"], 2)
     for row in results["recall"]:
+        single = results["recall"][0]
         row["p50_ratio_to_one"] = round(row["p50_ms"] / single["p50_ms"], 2)
         row["throughput_ratio_to_one"] = round(row["per_second"] / single["per_second"], 2)
     print(json.dumps(results, indent=2))

@@ -108,8 +108,9 @@ class StageWorker(ABC):
         self.disk = disk
         """Below its free-space reserve the loop pauses, the queue keeping the work."""
         self.turn = turn
-        """With a fleet sharing the queue: only the process holding this lease takes work, so a stage whose steps
-        read what earlier batches wrote (enrichment's links in time) runs one batch at a time per namespace."""
+        """With a fleet sharing the queue: a process takes a batch only while holding this lease, and gives it up
+        after the batch, so a stage whose steps read what earlier batches wrote (enrichment's links in time) runs
+        one batch at a time per namespace, and the fleet's processes take turns at each namespace."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -138,9 +139,6 @@ class StageWorker(ABC):
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
-        if self.turn is not None:
-            with contextlib.suppress(LociError):
-                self.turn.release()  # the next process may take this namespace's stage at once
 
     @property
     def running(self) -> bool:
@@ -179,8 +177,17 @@ class StageWorker(ABC):
         """Process one batch if one is ready (waiting up to `wait`); returns its size (0 while paused for disk)."""
         if self.disk is not None and not self.disk.writable():
             return 0  # the batch stays queued, no attempt used
-        if self.turn is not None and not self._my_turn(wait):
+        if self.turn is None:
+            return self._one_batch(wait)
+        if not self._my_turn(wait):
             return 0  # another process works this namespace's stage now
+        try:
+            return self._one_batch(wait)
+        finally:  # one batch per turn: the fleet's processes take turns, so the namespaces spread over them
+            with contextlib.suppress(LociError):
+                self.turn.release()
+
+    def _one_batch(self, wait: float) -> int:
         items = self.queue.take(self.batch_size, wait=wait, linger=self.linger)
         if not items:
             return 0
