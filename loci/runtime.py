@@ -176,6 +176,18 @@ class Runtime:
         found.add(DEFAULT)
         return sorted((n for n in found if n), key=lambda n: (n != DEFAULT, n))
 
+    def memory_count(self, name: str) -> int:
+        """How many memories a namespace holds, without opening it (no workers start for a count)."""
+        with self._lock:
+            space = self._spaces.get(name)
+        if space is not None:
+            return space.graph.memories.count()
+        graph = self.shared.open_graph(graph_name(self.settings, name))
+        try:
+            return graph.memories.count()
+        finally:
+            graph.close()
+
     def open_namespaces(self) -> list[Services]:
         with self._lock:
             return list(self._spaces.values())

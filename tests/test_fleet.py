@@ -106,6 +106,11 @@ def test_a_fleet_shares_the_work_without_losing_repeating_or_reordering_it(
     workers = [WorkerProcess(tmp_path / f"worker{n}.log", env).start() for n in range(2)]
     try:
         ids = store_everything(apis)
+        # the fleet as /health shows it: this API process's roles, the lease's holder, both workers consuming
+        fleet = httpx.get(f"{apis[0].base_url}/health", timeout=30).json()["fleet"]
+        assert fleet["roles"] == {"workers": [], "scheduler": True} and fleet["lease_holder"]
+        consumers = [c["name"] for c in fleet["embedding"]["consumers"]]
+        assert all(any(f"-{worker.pid}-" in name for name in consumers) for worker in workers), consumers
         victim = workers[0]
         wait_for_embedded(embedder, PER_NAMESPACE * len(NAMESPACES) // 4)
         victim.kill()  # mid-run, with batches in its hands

@@ -25,12 +25,11 @@ def listing() -> Any:
     rt = runtime()
     found = []
     for name in rt.names():
-        space = rt.namespace(name)
         found.append(
             {
                 "namespace": name,
                 "graph": graph_name(rt.settings, name),
-                "memories": space.graph.memories.count(),
+                "memories": rt.memory_count(name),
                 "default": name == DEFAULT,
             }
         )
