@@ -14,8 +14,13 @@ texts, scoped the same way, in the same run, so each Loci figure stands beside B
 their ratio. Evidence ids are normalised first (see `normalize_evidence`); questions left
 without usable evidence are counted and left out of the recall figures.
 
+Every question is also asked with each of recall's other options (locomo_selection.py's
+VARIANTS); the option chosen on all conversations is reported with its in-sample score, beside
+the mean of the leave-one-conversation-out scores (chosen on the others, scored on the one left).
+
 Usage: python scripts/bench_locomo.py [PATH] [--conversations N] [--questions N]
                                       [--data-dir DIR] [--out bench-results/locomo.json]
+                                      [--variants default,entities,...]
 PATH defaults to ../shared/datasets/locomo/locomo-dev.json beside the repository. With
 --data-dir the memories persist and DIR/locomo-manifest.json records what was ingested, so a
 second run on the same file skips ingestion (the service restarts with the current code).
@@ -38,12 +43,15 @@ from typing import Any
 
 import httpx
 from bench_api import SETTLE_SECONDS, machine, percentile
+from locomo_selection import VARIANTS, Fold, Selection, format_selection, leave_one_out
 from rank_bm25 import BM25Okapi
 from service_process import ROOT, ServiceProcess
 from tqdm import tqdm
 
 DEFAULT_PATH = ROOT.parent / "shared" / "datasets" / "locomo" / "locomo-dev.json"
 KS = (1, 5, 10, 20, 50)
+SELECTION_METRIC = "recall@10"
+"""What the options are chosen by (and scored on) in the leave-one-conversation-out comparison."""
 DEPTH = max(KS)
 """How many results each system returns per question."""
 BATCH = 500
@@ -327,13 +335,17 @@ def load_manifest(path: Path | None, file_sha: str, file_name: str) -> dict[str,
     return manifest
 
 
-def recall(client: httpx.Client, question: Question) -> tuple[list[str | None], float, float | None]:
-    """Ranked dia ids (None where a result lacks one), client latency and the server's query_time_ms."""
+def recall(
+    client: httpx.Client, question: Question, options: dict[str, str] | None = None
+) -> tuple[list[str | None], float, float | None]:
+    """Ranked dia ids (None where a result lacks one), client latency and the server's query_time_ms;
+    `options` are extra /recall parameters (an option compared by locomo_selection.py)."""
     params: dict[str, str | int] = {
         "query": question.text,
         "tags": f"conversation:{question.conversation}",
         "tag_match": "exact",
         "limit": DEPTH,
+        **(options or {}),
     }
     started = time.perf_counter()
     response = client.get("/recall", params=params)
@@ -370,11 +382,33 @@ def run(args: argparse.Namespace, data_dir: Path, log: Path, turns: list[Turn], 
             latencies.append(elapsed)
             server_ms.append(server)
         query_s = time.perf_counter() - started
+        others = {}  # each other option's rankings, for choosing among them by leave-one-out
+        for name in args.variants:
+            if name != "default":
+                runs = [recall(client, q, VARIANTS[name])[0] for q in tqdm(questions, desc=name, unit="q")]
+                others[name] = [list(dict.fromkeys(d for d in ranked if d is not None)) for ranked in runs]
     missing = sum(1 for ranked in loci_raw if None in ranked)
     loci_ranked = [list(dict.fromkeys(d for d in ranked if d is not None)) for ranked in loci_raw]
     bm25_ranked = [indexes[q.conversation].rank(q.text) for q in questions]
     loci, bm25 = summarize(questions, loci_ranked), summarize(questions, bm25_ranked)
+    scored = [n for n, q in enumerate(questions) if q.evidence]
+    rankings = {"default": loci_ranked, **others}
+    selection = leave_one_out(
+        {
+            name: [question_scores(ranked[n], questions[n].evidence)[SELECTION_METRIC] for n in scored]
+            for name, ranked in rankings.items()
+        },
+        [questions[n].conversation for n in scored],
+    )
     return {
+        "selection": {
+            "metric": SELECTION_METRIC,
+            "by_variant": selection.by_variant,
+            "in_sample": {"choice": selection.in_sample_choice, "score": selection.in_sample_score},
+            "folds": [vars(fold) for fold in selection.folds],
+            "held_out_mean": selection.held_out_mean,
+            "variants": {name: VARIANTS[name] for name in rankings},
+        },
         "file": {"name": args.path.name, "path": str(args.path), "sha256": file_sha},
         "machine": machine(),
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -410,6 +444,12 @@ def run(args: argparse.Namespace, data_dir: Path, log: Path, turns: list[Turn], 
     }
 
 
+def selection_of(saved: dict[str, Any]) -> Selection:
+    """The Selection a results file recorded."""
+    folds = [Fold(**fold) for fold in saved["folds"]]
+    return Selection(saved["by_variant"], saved["in_sample"]["choice"], saved["in_sample"]["score"], folds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH, help="a file in LoCoMo's JSON layout")
@@ -417,7 +457,16 @@ def main() -> None:
     parser.add_argument("--questions", type=int, help="only the first N questions of each conversation")
     parser.add_argument("--data-dir", type=Path, help="keep the memories here and reuse them on the next run")
     parser.add_argument("--out", type=Path, default=Path("bench-results/locomo.json"))
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="recall options to compare by leave-one-conversation-out (locomo_selection.py; 'default' alone: none)",
+    )
     args = parser.parse_args()
+    args.variants = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
     args.path = args.path.resolve()
     turns, questions = parse_samples(json.loads(args.path.read_text()), args.conversations, args.questions)
     print(f"{args.path.name}: {len(turns)} turns, {len(questions)} questions", flush=True)
@@ -439,6 +488,10 @@ def main() -> None:
     latency, timing = results["latency_ms"], results["timing"]
     print(f"recall latency p50 {latency['p50']} ms, p95 {latency['p95']} ms (client side, {len(questions)} questions)")
     print(f"ingest {timing['ingest_s']}s ({timing['turns_stored']} turns stored), queries {timing['queries_s']}s")
+    selection = results["selection"]
+    if len(selection["by_variant"]) > 1:
+        print()
+        print(format_selection(selection_of(selection), SELECTION_METRIC))
     if results["counts"]["results_without_dia_id"]:
         print(f"warning: {results['counts']['results_without_dia_id']} rankings held results without a dia_id")
     args.out.parent.mkdir(parents=True, exist_ok=True)

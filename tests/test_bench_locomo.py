@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import bench_locomo as bench  # a script under scripts/ (on pytest's pythonpath, pyproject.toml)
+import locomo_selection as selection
 import pytest
 
 SAMPLE: dict[str, Any] = {
@@ -118,3 +119,35 @@ def test_bm25_ranks_the_obvious_turn_first() -> None:
 
 def test_tokenize_lowercases_and_drops_stopwords() -> None:
     assert bench.tokenize("What did Ana's DOG eat, at 5pm?") == ["ana", "s", "dog", "eat", "5pm"]
+
+
+# --- choosing among recall's options: leave one conversation out (scripts/locomo_selection.py)
+def test_leave_one_out_scores_each_choice_on_the_conversation_it_never_saw() -> None:
+    conversations = ["a", "a", "b", "b", "c", "c"]
+    scores = {
+        "default": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+        "overfit": [1.0, 1.0, 0.4, 0.4, 0.4, 0.4],  # great on conversation a only
+    }
+    chosen = selection.leave_one_out(scores, conversations)
+    assert chosen.by_variant == {"default": 0.5, "overfit": pytest.approx(0.6)}
+    assert chosen.in_sample_choice == "overfit" and chosen.in_sample_score == pytest.approx(0.6)
+    folds = {fold.held_out: fold for fold in chosen.folds}
+    assert folds["a"].chosen == "default" and folds["a"].held_out_score == 0.5  # without a, overfit loses
+    assert folds["b"].chosen == "overfit" and folds["b"].held_out_score == pytest.approx(0.4)
+    assert folds["c"].chosen == "overfit" and folds["c"].training_score == pytest.approx(0.7)
+    assert chosen.held_out_mean == pytest.approx((0.5 + 0.4 + 0.4) / 3)  # below the in-sample 0.6: it overfit
+
+
+def test_a_tie_keeps_the_option_listed_first() -> None:
+    same = [0.5, 0.5]
+    chosen = selection.leave_one_out({"default": same, "other": same}, ["a", "b"])
+    assert chosen.in_sample_choice == "default" and {fold.chosen for fold in chosen.folds} == {"default"}
+
+
+def test_every_option_is_a_recall_parameter_the_service_accepts() -> None:
+    from loci.recall.params import RecallParams
+
+    for options in selection.VARIANTS.values():
+        params = RecallParams.from_args({"query": "x", **options}, max_limit=50, dimension=384)
+        assert not params.ignored, options  # a misspelt option would be ignored, comparing nothing
+        assert all(getattr(params, name) not in (None, False) for name in options), options
