@@ -1,0 +1,155 @@
+"""The local model on torch against ONNX Runtime: texts/s, vector agreement, the interpreter lock.
+
+Encodes the same LoCoMo turns (or, without the LoCoMo file, bench_api's generated memories)
+with both runtimes of `LocalProvider` in one run, at EMBEDDING_BATCH_SIZE's default batch of
+64, alternating the runtimes for a few passes and keeping each one's best pass, so a busy
+neighbour on a shared machine costs both sides alike. Then:
+- agreement: the lowest and mean cosine between the two runtimes' vectors of every text;
+- two threads embedding half the texts each at once against one thread embedding them all;
+- the interpreter lock: how much pure-Python work another thread gets done while a runtime
+  encodes, as a share of what it does alone (1.0: the lock is free during inference).
+
+Usage: PYTHONPATH=. python scripts/bench_local_model.py [--texts 2000] [--batch 64] [--passes 2]
+                                                       [--threads 0] [--out bench-results/local-model.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from bench_api import machine, memory_text
+from bench_locomo import DEFAULT_PATH, parse_samples
+
+from loci.config import LocalRuntime
+from loci.embedding.local import LocalProvider
+
+Encode = Callable[[Sequence[str]], list[list[float]]]
+
+
+def corpus(count: int) -> tuple[list[str], str]:
+    """`count` texts: LoCoMo turns ("Speaker: text") when the file is there, else generated memories."""
+    if DEFAULT_PATH.is_file():
+        turns, _ = parse_samples(json.loads(DEFAULT_PATH.read_text()), None, None)
+        texts = [f"{t.speaker}: {t.content}" for t in turns]
+        return [texts[i % len(texts)] for i in range(count)], f"LoCoMo dev turns ({len(texts)} distinct)"
+    rng = random.Random(7)
+    return [memory_text(rng) for _ in range(count)], "bench_api memory_text"
+
+
+def batches(texts: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [texts[i : i + size] for i in range(0, len(texts), size)]
+
+
+def encode_all(embed: Encode, texts: Sequence[str], size: int) -> tuple[float, list[list[float]]]:
+    started, vectors = time.perf_counter(), []
+    for chunk in batches(texts, size):
+        vectors.extend(embed(chunk))
+    return time.perf_counter() - started, vectors
+
+
+def two_threads(embed: Encode, texts: Sequence[str], size: int) -> float:
+    """Seconds for two threads to encode half the texts each, at once."""
+    half = len(texts) // 2
+    workers = [threading.Thread(target=encode_all, args=(embed, part, size)) for part in (texts[:half], texts[half:])]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
+def python_work(stop: threading.Event) -> int:
+    """Pure-Python steps until `stop` is set: it needs the interpreter lock for every one."""
+    steps = 0
+    while not stop.is_set():
+        for _ in range(1000):
+            steps += 1
+    return steps
+
+
+def python_share(embed: Encode, texts: Sequence[str], size: int, seconds: float = 2.0) -> float:
+    """Python steps per second beside the encoder, over the steps per second alone."""
+    counted: list[int] = []
+    stop = threading.Event()
+
+    def count() -> None:
+        counted.append(python_work(stop))
+
+    alone = threading.Thread(target=count)
+    started = time.perf_counter()
+    alone.start()
+    stop.wait(seconds)
+    stop.set()
+    alone.join()
+    alone_rate = counted[0] / (time.perf_counter() - started)
+    stop.clear()
+    beside = threading.Thread(target=count)
+    started = time.perf_counter()
+    beside.start()
+    encode_all(embed, texts, size)
+    stop.set()
+    beside.join()
+    return round(counted[1] / (time.perf_counter() - started) / alone_rate, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results/local-model.json"))
+    args = parser.parse_args()
+    texts, source = corpus(args.texts)
+    with tempfile.TemporaryDirectory(prefix="loci-bench-model-") as cache:
+        started = time.perf_counter()
+        onnx = LocalProvider(runtime=LocalRuntime.ONNX, cache_dir=Path(cache), threads=args.threads)
+        export_s = time.perf_counter() - started
+        if onnx.runtime != LocalRuntime.ONNX.value:
+            raise SystemExit("the ONNX path fell back to torch: see the log line above")
+        torch = LocalProvider(runtime=LocalRuntime.TORCH)
+        providers = {"torch": torch, "onnx": onnx}
+        for provider in providers.values():
+            provider.embed(texts[: args.batch])  # warm-up: first-call allocations
+        best: dict[str, float] = {}
+        vectors: dict[str, list[list[float]]] = {}
+        for n in range(args.passes):
+            for name, provider in providers.items():
+                seconds, vectors[name] = encode_all(provider.embed, texts, args.batch)
+                best[name] = min(best.get(name, seconds), seconds)
+                print(f"pass {n + 1} {name}: {len(texts) / seconds:.1f} texts/s", flush=True)
+        a, b = np.array(vectors["torch"]), np.array(vectors["onnx"])
+        cosines = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        result: dict[str, object] = {
+            "machine": machine(),
+            "texts": len(texts),
+            "source": source,
+            "batch": args.batch,
+            "onnx_threads": args.threads or "one per core",
+            "onnx_export_seconds": round(export_s, 2),
+            "texts_per_s": {name: round(len(texts) / s, 1) for name, s in best.items()},
+            "onnx_vs_torch": round(best["torch"] / best["onnx"], 2),
+            "cosine_min": round(float(cosines.min()), 6),
+            "cosine_mean": round(float(cosines.mean()), 6),
+        }
+        for name, provider in providers.items():
+            one, _ = encode_all(provider.embed, texts, args.batch)
+            two = two_threads(provider.embed, texts, args.batch)
+            result[f"{name}_two_threads_vs_one"] = round(one / two, 2)
+            result[f"{name}_python_share_while_encoding"] = python_share(provider.embed, texts, args.batch)
+    print(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
