@@ -148,8 +148,9 @@ class Settings(BaseModel):
     # --- embeddings
     embedding_provider: EmbeddingProviderName = env("EMBEDDING_PROVIDER", default=EmbeddingProviderName.LOCAL)
     embedding_model: str | None = env("EMBEDDING_MODEL", default=None)
-    local_embedding_runtime: LocalRuntime = env("LOCAL_EMBEDDING_RUNTIME", default=LocalRuntime.ONNX)
-    """onnx falls back to torch, with one log line, when the model cannot be exported."""
+    local_embedding_runtime: LocalRuntime = env("LOCAL_EMBEDDING_RUNTIME", default=LocalRuntime.TORCH)
+    """torch by measurement: ONNX Runtime was not faster here (docs/performance.md, "The local model").
+    onnx falls back to torch, with one log line, when the model cannot be exported."""
     local_embedding_threads: int = env("LOCAL_EMBEDDING_THREADS", default=0, ge=0, le=256)
     """ONNX Runtime's intra-op threads for the local model (0: one per core this process may use)."""
     local_embedding_cache_dir: Path | None = env("LOCAL_EMBEDDING_CACHE_DIR", default=None)

@@ -3,11 +3,13 @@
 Encodes the same LoCoMo turns (or, without the LoCoMo file, bench_api's generated memories)
 with both runtimes of `LocalProvider` in one run, at EMBEDDING_BATCH_SIZE's default batch of
 64, alternating the runtimes for a few passes and keeping each one's best pass, so a busy
-neighbour on a shared machine costs both sides alike. Then:
+neighbour on a shared machine costs both sides alike; the CPU time per text (the whole
+process's, best pass) is reported beside the rate, as it depends less on such neighbours. Then:
 - agreement: the lowest and mean cosine between the two runtimes' vectors of every text;
 - two threads embedding half the texts each at once against one thread embedding them all;
-- the interpreter lock: how much pure-Python work another thread gets done while a runtime
-  encodes, as a share of what it does alone (1.0: the lock is free during inference).
+- the interpreter lock: how late a Python thread that sleeps 1 ms at a time wakes up while a
+  runtime encodes, against idle (a runtime holding the lock through a batch would delay it
+  by the whole batch).
 
 Usage: PYTHONPATH=. python scripts/bench_local_model.py [--texts 2000] [--batch 64] [--passes 2]
                                                        [--threads 0] [--out bench-results/local-model.json]
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import threading
@@ -55,6 +58,13 @@ def encode_all(embed: Encode, texts: Sequence[str], size: int) -> tuple[float, l
     return time.perf_counter() - started, vectors
 
 
+def timed_pass(embed: Encode, texts: Sequence[str], size: int) -> tuple[float, float, list[list[float]]]:
+    """(wall seconds, CPU seconds of the whole process, vectors) for one pass over `texts`."""
+    cpu = time.process_time()
+    seconds, vectors = encode_all(embed, texts, size)
+    return seconds, time.process_time() - cpu, vectors
+
+
 def two_threads(embed: Encode, texts: Sequence[str], size: int) -> float:
     """Seconds for two threads to encode half the texts each, at once."""
     half = len(texts) // 2
@@ -67,38 +77,37 @@ def two_threads(embed: Encode, texts: Sequence[str], size: int) -> float:
     return time.perf_counter() - started
 
 
-def python_work(stop: threading.Event) -> int:
-    """Pure-Python steps until `stop` is set: it needs the interpreter lock for every one."""
-    steps = 0
+def wake_delays(stop: threading.Event, delays: list[float]) -> None:
+    """Sleep 1 ms again and again, noting how late each wake-up got the interpreter lock back."""
     while not stop.is_set():
-        for _ in range(1000):
-            steps += 1
-    return steps
+        asked = time.perf_counter()
+        time.sleep(0.001)
+        delays.append(time.perf_counter() - asked - 0.001)
 
 
-def python_share(embed: Encode, texts: Sequence[str], size: int, seconds: float = 2.0) -> float:
-    """Python steps per second beside the encoder, over the steps per second alone."""
-    counted: list[int] = []
+def lock_delay_ms(embed: Encode | None, texts: Sequence[str], size: int) -> dict[str, float]:
+    """p50 / p99 / max wake-up delay (ms) of a Python thread while `embed` encodes (None: idle, 2 s).
+
+    A runtime that held the interpreter lock through a forward pass would delay every wake-up
+    by up to that pass (hundreds of ms at batch 64); one that frees it delays them by the
+    scheduler's share of the cores only.
+    """
+    delays: list[float] = []
     stop = threading.Event()
-
-    def count() -> None:
-        counted.append(python_work(stop))
-
-    alone = threading.Thread(target=count)
-    started = time.perf_counter()
-    alone.start()
-    stop.wait(seconds)
+    probe = threading.Thread(target=wake_delays, args=(stop, delays))
+    probe.start()
+    if embed is None:
+        stop.wait(2.0)
+    else:
+        encode_all(embed, texts, size)
     stop.set()
-    alone.join()
-    alone_rate = counted[0] / (time.perf_counter() - started)
-    stop.clear()
-    beside = threading.Thread(target=count)
-    started = time.perf_counter()
-    beside.start()
-    encode_all(embed, texts, size)
-    stop.set()
-    beside.join()
-    return round(counted[1] / (time.perf_counter() - started) / alone_rate, 3)
+    probe.join()
+    ordered = sorted(delays)
+    return {
+        "p50": round(ordered[len(ordered) // 2] * 1000, 2),
+        "p99": round(ordered[int(len(ordered) * 0.99)] * 1000, 2),
+        "max": round(ordered[-1] * 1000, 2),
+    }
 
 
 def main() -> None:
@@ -121,12 +130,14 @@ def main() -> None:
         for provider in providers.values():
             provider.embed(texts[: args.batch])  # warm-up: first-call allocations
         best: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         vectors: dict[str, list[list[float]]] = {}
         for n in range(args.passes):
             for name, provider in providers.items():
-                seconds, vectors[name] = encode_all(provider.embed, texts, args.batch)
+                seconds, cpu_s, vectors[name] = timed_pass(provider.embed, texts, args.batch)
                 best[name] = min(best.get(name, seconds), seconds)
-                print(f"pass {n + 1} {name}: {len(texts) / seconds:.1f} texts/s", flush=True)
+                cpu[name] = min(cpu.get(name, cpu_s), cpu_s)
+                print(f"pass {n + 1} {name}: {len(texts) / seconds:.1f} texts/s, {cpu_s:.1f} CPU s", flush=True)
         a, b = np.array(vectors["torch"]), np.array(vectors["onnx"])
         cosines = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         result: dict[str, object] = {
@@ -138,14 +149,18 @@ def main() -> None:
             "onnx_export_seconds": round(export_s, 2),
             "texts_per_s": {name: round(len(texts) / s, 1) for name, s in best.items()},
             "onnx_vs_torch": round(best["torch"] / best["onnx"], 2),
+            "cpu_ms_per_text": {name: round(s / len(texts) * 1000, 2) for name, s in cpu.items()},
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "cosine_min": round(float(cosines.min()), 6),
             "cosine_mean": round(float(cosines.mean()), 6),
         }
+        few = texts[: args.batch * 8]
+        result["python_wake_delay_ms_idle"] = lock_delay_ms(None, few, args.batch)
         for name, provider in providers.items():
             one, _ = encode_all(provider.embed, texts, args.batch)
             two = two_threads(provider.embed, texts, args.batch)
             result[f"{name}_two_threads_vs_one"] = round(one / two, 2)
-            result[f"{name}_python_share_while_encoding"] = python_share(provider.embed, texts, args.batch)
+            result[f"python_wake_delay_ms_while_{name}_encodes"] = lock_delay_ms(provider.embed, few, args.batch)
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

