@@ -27,6 +27,15 @@ class EmbeddingProviderName(StrEnum):
     PLACEHOLDER = "placeholder"
 
 
+class LocalRuntime(StrEnum):
+    """What runs the local model's transformer."""
+
+    ONNX = "onnx"
+    """ONNX Runtime on a graph exported from the installed weights (LOCI_DATA_DIR/models)."""
+    TORCH = "torch"
+    """sentence-transformers on torch, as loaded from the weights directly."""
+
+
 class VectorStoreName(StrEnum):
     QDRANT = "qdrant"
     """Qdrant: embedded (qdrant-edge in LOCI_DATA_DIR) unless QDRANT_URL / QDRANT_HOST names a server."""
@@ -139,6 +148,13 @@ class Settings(BaseModel):
     # --- embeddings
     embedding_provider: EmbeddingProviderName = env("EMBEDDING_PROVIDER", default=EmbeddingProviderName.LOCAL)
     embedding_model: str | None = env("EMBEDDING_MODEL", default=None)
+    local_embedding_runtime: LocalRuntime = env("LOCAL_EMBEDDING_RUNTIME", default=LocalRuntime.TORCH)
+    """torch by measurement: ONNX Runtime was not faster here (docs/performance.md, "The local model").
+    onnx falls back to torch, with one log line, when the model cannot be exported."""
+    local_embedding_threads: int = env("LOCAL_EMBEDDING_THREADS", default=0, ge=0, le=256)
+    """ONNX Runtime's intra-op threads for the local model (0: one per core this process may use)."""
+    local_embedding_cache_dir: Path | None = env("LOCAL_EMBEDDING_CACHE_DIR", default=None)
+    """Where the exported ONNX graph is kept; None: LOCI_DATA_DIR/models. Processes may share one."""
     openai_api_key: str | None = env("OPENAI_API_KEY", default=None)
     openai_base_url: str | None = env("OPENAI_BASE_URL", default=None)
     embedding_timeout_seconds: float = env("EMBEDDING_TIMEOUT_SECONDS", default=30.0, gt=0)

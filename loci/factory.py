@@ -80,6 +80,7 @@ def create_app(
             "vector_store": services.vectors.kind,
             "provider": services.provider.name,
             "model": services.provider.model,
+            "runtime": services.provider.runtime,
             "dimension": services.vectors.dimension,
         },
     )

@@ -77,7 +77,7 @@ class MeteredProvider:
     def __init__(self, inner: EmbeddingProvider, metrics: Metrics) -> None:
         self.inner, self.metrics = inner, metrics
         self.name, self.model, self.dimension = inner.name, inner.model, inner.dimension
-        self.remote = inner.remote
+        self.remote, self.runtime = inner.remote, inner.runtime
         self._lock = threading.Lock()
         self._recent: deque[float] = deque(maxlen=RECENT_CALLS)
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,8 @@ from types import TracebackType
 from loci.stores.falkordb_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL_CACHE = Path(tempfile.gettempdir()) / "loci-models"
+"""Where services started here keep the local model's ONNX graph unless LOCAL_EMBEDDING_CACHE_DIR says."""
 
 
 class ServiceProcess:
@@ -33,6 +36,8 @@ class ServiceProcess:
             "PORT": str(self.port),
             "LOCI_DATA_DIR": str(self.data_dir),
             "LOCI_LOG_FORMAT": "json",
+            # the local model's exported ONNX graph, shared by every service started here (keyed by its weights)
+            "LOCAL_EMBEDDING_CACHE_DIR": os.environ.get("LOCAL_EMBEDDING_CACHE_DIR", str(MODEL_CACHE)),
             # loopback whatever the token says (with one, the service would listen on every interface)
             "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port}",
             **(env or {}),
@@ -108,7 +113,7 @@ class WorkerProcess:
 
     def __init__(self, log_path: Path, env: dict[str, str], stages: str | None = None) -> None:
         self.log_path, self.stages = log_path, stages
-        self.env = {**os.environ, **env}
+        self.env = {"LOCAL_EMBEDDING_CACHE_DIR": str(MODEL_CACHE), **os.environ, **env}
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 180.0) -> WorkerProcess:

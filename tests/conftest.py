@@ -81,8 +81,16 @@ def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vec
     store.close()
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of the local model's exported ONNX graph for the session (each export takes seconds)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def make_settings(falkordb: FalkorDBServer, graph_name: str, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(
+    falkordb: FalkorDBServer, graph_name: str, tmp_path: Path, model_cache: Path
+) -> Callable[..., Settings]:
     """Settings for an app on the session FalkorDB; keyword arguments override any field."""
 
     def make(**overrides: Any) -> Settings:
@@ -91,6 +99,7 @@ def make_settings(falkordb: FalkorDBServer, graph_name: str, tmp_path: Path) -> 
             "falkordb_port": falkordb.port,
             "falkordb_graph": graph_name,
             "data_dir": tmp_path / "data",
+            "local_embedding_cache_dir": model_cache,
             # one process's queues in memory, as with the embedded server (an external FalkorDB would share
             # them in Redis Streams: tests/test_queue.py, tests/test_fleet.py and the stream tests ask for that)
             "queue_backend": "memory",

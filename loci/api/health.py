@@ -74,6 +74,7 @@ def health() -> Any:
             **stage_report(svc.embedding_worker, svc.embedding_queue, embedded, queue_readable),
             "provider": svc.provider.name,
             "model": svc.provider.model,
+            "runtime": svc.provider.runtime,
             "dimension": svc.provider.dimension,
             "concurrency": svc.embedding_worker.in_flight,
             "provider_calls": svc.provider.report(),

@@ -45,4 +45,10 @@ def open_provider(settings: Settings, dimension: int) -> EmbeddingProvider:
         return PlaceholderProvider(dimension)
     from loci.embedding.local import LocalProvider
 
-    return LocalProvider(settings.embedding_model, dimension)
+    return LocalProvider(
+        settings.embedding_model,
+        dimension,
+        runtime=settings.local_embedding_runtime,
+        cache_dir=settings.local_embedding_cache_dir or settings.data_dir / "models",
+        threads=settings.local_embedding_threads,
+    )

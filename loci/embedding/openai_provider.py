@@ -33,6 +33,7 @@ def default_dimension(model: str | None) -> int | None:
 class OpenAIProvider:
     name = "openai"
     remote = True
+    runtime = "http"
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ class PlaceholderProvider:
     name = "placeholder"
     model = "sha256-seeded"
     remote = False
+    runtime = "hash"
 
     def __init__(self, dimension: int | None = None) -> None:
         self.dimension = dimension or DEFAULT_DIMENSION
