@@ -32,7 +32,15 @@ from loci.lease import Lease
 from loci.metrics import MeteredProvider, Metrics
 from loci.namespaces import DEFAULT, Tokens, collection_name, graph_name, namespace_of_graph, valid_name
 from loci.scheduler import Scheduler
-from loci.services import Services, Shared, entity_extractor, local_data_dirs, lock_data_dir, uses_data_dir
+from loci.services import (
+    Services,
+    Shared,
+    connect_graph,
+    entity_extractor,
+    local_data_dirs,
+    lock_data_dir,
+    uses_data_dir,
+)
 from loci.stores.falkordb_server import FalkorDBServer
 from loci.stores.graph import GraphStore
 from loci.stores.vectors import drop_collection, open_vector_store
@@ -87,13 +95,7 @@ class Runtime:
                     appendfsync=settings.falkordb_appendfsync,
                 ).start()  # also starts its supervisor: a child that dies is restarted (server.state, .restarts)
                 undo.callback(server.stop)
-            graph = GraphStore(
-                host=server.host if server else str(settings.falkordb_host),
-                port=server.port if server else settings.falkordb_port,
-                graph_name=graph_name(settings, DEFAULT),
-                password=settings.falkordb_password,
-                socket_timeout=settings.graph_timeout_seconds,
-            )
+            graph = connect_graph(settings, server, graph_name(settings, DEFAULT))
             undo.callback(graph.close)
             graph.ping()
             graph.ensure_schema()

@@ -80,14 +80,7 @@ class Shared:
     started_at: float = field(default_factory=time.time)
 
     def open_graph(self, graph_name: str) -> GraphStore:
-        settings, server = self.settings, self.falkordb_server
-        return GraphStore(
-            host=server.host if server else str(settings.falkordb_host),
-            port=server.port if server else settings.falkordb_port,
-            graph_name=graph_name,
-            password=settings.falkordb_password,
-            socket_timeout=settings.graph_timeout_seconds,
-        )
+        return connect_graph(self.settings, self.falkordb_server, graph_name)
 
     def turn(self, graph: GraphStore, stage: Stage) -> Lease | None:
         """With shared queues, the lease a process holds to work a namespace's stage alone (see StageWorker.turn)."""
@@ -305,6 +298,17 @@ class Services:
         self.probe.close()
         self.vectors.close()
         self.graph.close()
+
+
+def connect_graph(settings: Settings, server: FalkorDBServer | None, graph_name: str) -> GraphStore:
+    """A connection to one graph on the embedded server, or on FALKORDB_HOST when there is none."""
+    return GraphStore(
+        host=server.host if server else str(settings.falkordb_host),
+        port=server.port if server else settings.falkordb_port,
+        graph_name=graph_name,
+        password=settings.falkordb_password,
+        socket_timeout=settings.graph_timeout_seconds,
+    )
 
 
 @lru_cache(maxsize=2)

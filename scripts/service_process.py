@@ -17,8 +17,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from loci.stores.falkordb_server import free_port
 
@@ -27,7 +29,54 @@ MODEL_CACHE = Path(tempfile.gettempdir()) / "loci-models"
 """Where services started here keep the local model's ONNX graph unless LOCAL_EMBEDDING_CACHE_DIR says."""
 
 
-class ServiceProcess:
+class ChildProcess(ABC):
+    """A Loci process started by a test or benchmark in its own process group, logging to `log_path`."""
+
+    log_path: Path
+    _process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def start(self, timeout: float = 180.0) -> Self:
+        """Start it and return once it is ready (each kind knows how to tell)."""
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM and wait; the whole group is killed if it does not stop in time."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once, as a crash or an OOM kill would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ServiceProcess(ChildProcess):
     def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir, self.log_path = Path(data_dir), Path(log_path)
         self.port = free_port()
@@ -48,7 +97,7 @@ class ServiceProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 180.0) -> ServiceProcess:
+    def start(self, timeout: float = 180.0) -> Self:
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -77,38 +126,8 @@ class ServiceProcess:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def stop(self, timeout: float = 60.0) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
-    def kill(self) -> None:
-        """SIGKILL the whole process group at once (gunicorn, its worker, FalkorDB), as a crash would."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
-
-    def __enter__(self) -> ServiceProcess:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`python -m loci worker` in its own process group: the pipeline only, on shared queues (tests, benchmarks)."""
 
     def __init__(self, log_path: Path, env: dict[str, str], stages: str | None = None) -> None:
@@ -116,7 +135,7 @@ class WorkerProcess:
         self.env = {"LOCAL_EMBEDDING_CACHE_DIR": str(MODEL_CACHE), **os.environ, **env}
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 180.0) -> WorkerProcess:
+    def start(self, timeout: float = 180.0) -> Self:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "loci", "worker", *(["--stages", self.stages] if self.stages else [])]
         with open(self.log_path, "ab") as log:
@@ -132,38 +151,3 @@ class WorkerProcess:
                 raise RuntimeError(f"the worker did not start in {timeout:.0f}s:\n{self.log_tail()}")
             time.sleep(0.2)
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def stop(self, timeout: float = 60.0) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash or an OOM kill would: what it held is left for the fleet to reclaim."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
-
-    def __enter__(self) -> WorkerProcess:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

@@ -97,7 +97,8 @@ def health() -> Any:
         "disk": svc.disk.state().report(),
     }
     if settings.shared_queues:
-        body["fleet"] = fleet_report(svc, queue_readable)
+        lags = {stage.value: body[stage.value]["queue_depth"] for stage in Stage}  # read once, above
+        body["fleet"] = fleet_report(svc, queue_readable, lags)
     errors = {name: error for name, error in (("falkordb", graph_error), ("qdrant", vector_error)) if error}
     if errors:
         body["errors"] = errors
@@ -107,7 +108,7 @@ def health() -> Any:
     return response, 200 if graph_ok else 503
 
 
-def fleet_report(svc: Services, readable: bool) -> dict[str, Any]:
+def fleet_report(svc: Services, readable: bool, lags: dict[str, int | None]) -> dict[str, Any]:
     """This process's roles, the scheduler lease's holder, and the consumers of this namespace's shared queues:
     what each holds and how long since it was last heard from (its heartbeat)."""
     rt, settings = runtime(), svc.settings
@@ -127,7 +128,7 @@ def fleet_report(svc: Services, readable: bool) -> dict[str, Any]:
         for stage, queue in ((Stage.EMBEDDING, svc.embedding_queue), (Stage.ENRICHMENT, svc.enrichment_queue)):
             consumers = queue.consumers() if isinstance(queue, StreamQueue) else []
             report[stage.value] = {
-                "lag": queue.stats().depth,
+                "lag": lags[stage.value],
                 "consumers": [{"name": c.name, "holding": c.pending, "last_heard_ms": c.idle_ms} for c in consumers],
             }
     except LociError as exc:
